@@ -1,0 +1,116 @@
+"""The background media loop: one thread with its own asyncio loop, shared by
+every session, so a busy notebook cell never freezes video.
+
+The thread is reference-counted: it starts when the first owner acquires it
+and stops (executor threads and all) when the last owner releases it, so a
+process with no open session has no media thread left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["MediaLoop", "media_loop"]
+
+THREAD_NAME = "decart-media-loop"
+
+
+class MediaLoop:
+    """A reference-counted asyncio loop on a daemon thread."""
+
+    def __init__(self, name: str = THREAD_NAME) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._refs = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("media loop is not running; acquire() it first")
+        return self._loop
+
+    def acquire(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            self._refs += 1
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name=self._name, daemon=True)
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def release(self) -> None:
+        """Drop one reference; the last one stops the loop and joins the thread.
+
+        Must not be called from the media loop's own thread.
+        """
+        with self._lock:
+            if self._refs == 0:
+                return
+            self._refs -= 1
+            if self._refs or self._loop is None:
+                return
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        assert thread is not None
+        if threading.current_thread() is thread:
+            raise RuntimeError("release() called from the media loop thread")
+        fut = asyncio.run_coroutine_threadsafe(_drain(loop), loop)
+        try:
+            fut.result(timeout=10)
+        except Exception:  # noqa: BLE001 - shutting down regardless
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        if not thread.is_alive():
+            loop.close()
+
+    def in_loop_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the media loop from any event loop (or on it)."""
+        if self.in_loop_thread():
+            return await coro
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def run_sync(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Blocking twin of :meth:`run`, for plain (non-async) callers."""
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError("run_sync() would deadlock on the media loop thread")
+        return self.submit(coro).result(timeout)
+
+
+async def _drain(loop: asyncio.AbstractEventLoop) -> None:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks(loop) if t is not current]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
+
+
+#: The process-wide media loop every session shares.
+media_loop = MediaLoop()

@@ -1,0 +1,108 @@
+"""WebRTC helpers shared by the client, the local server and the widget's
+browser link: loopback-only ICE, codec preference, SDP bitrate hints.
+
+Why loopback ICE: aioice leaves 127.0.0.1 out of its host candidates, so two
+aiortc peers on a loopback-only machine cannot connect, and on a machine with
+other interfaces loopback peers would pair (and probe) every interface. While
+:func:`loopback_ice` is active in the calling task, candidate gathering offers
+only the loopback address. Gathering runs in tasks spawned from the caller's
+context, so a ContextVar reaches it without touching other connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
+
+__all__ = [
+    "loopback_ice",
+    "is_loopback_host",
+    "new_peer_connection",
+    "prefer_codec",
+    "set_vp8_bitrate_hints",
+]
+
+_loopback_only: ContextVar[bool] = ContextVar("decart_loopback_ice", default=False)
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if _loopback_only.get():
+        return ["127.0.0.1"] if use_ipv4 else ["::1"]
+    addresses = _original_get_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+    # A machine with only a loopback interface still gets one usable candidate.
+    return addresses or (["127.0.0.1"] if use_ipv4 else [])
+
+
+aioice.ice.get_host_addresses = _get_host_addresses
+
+
+@contextlib.contextmanager
+def loopback_ice(enabled: bool = True) -> Iterator[None]:
+    """Offer only loopback ICE candidates for gathering started inside the block."""
+    token = _loopback_only.set(enabled)
+    try:
+        yield
+    finally:
+        _loopback_only.reset(token)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def new_peer_connection() -> RTCPeerConnection:
+    """A peer connection with no STUN server: every peer we make is reached
+    directly (loopback or the browser on the same host); an unreachable STUN
+    server costs up to 5 s of gathering per connect."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+def prefer_codec(transceiver, mime_type: str = "video/VP8") -> None:
+    """Put ``mime_type`` first in a video transceiver's codec preferences."""
+    caps = RTCRtpSender.getCapabilities("video")
+    preferred = [c for c in caps.codecs if c.mimeType.lower() == mime_type.lower()]
+    others = [c for c in caps.codecs if c.mimeType.lower() != mime_type.lower()]
+    if preferred:
+        transceiver.setCodecPreferences(preferred + others)
+
+
+_FMTP = re.compile(r"^a=fmtp:(\d+) (.*)$")
+_RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9-]+)/", re.IGNORECASE)
+
+
+def set_vp8_bitrate_hints(sdp: str, *, start_kbps: int, min_kbps: int, max_kbps: int) -> str:
+    """Add Chromium's ``x-google-*-bitrate`` hints to every VP8 payload of an SDP.
+
+    Chromium's bandwidth estimate starts low and downscales 720p to 360p; the
+    hints in the SDP it applies raise the start (shared/BROWSER_TESTING.md).
+    """
+    lines = sdp.splitlines()
+    vp8 = {m.group(1) for line in lines if (m := _RTPMAP.match(line)) and m.group(2).upper() == "VP8"}
+    has_fmtp = {m.group(1) for line in lines if (m := _FMTP.match(line))}
+    hint = f"x-google-start-bitrate={start_kbps};x-google-min-bitrate={min_kbps};x-google-max-bitrate={max_kbps}"
+    out: list[str] = []
+    for line in lines:
+        m = _FMTP.match(line)
+        if m and m.group(1) in vp8:
+            params = [p for p in m.group(2).split(";") if p and not p.strip().startswith("x-google-")]
+            line = f"a=fmtp:{m.group(1)} " + ";".join(params + [hint])
+        out.append(line)
+        rm = _RTPMAP.match(line)
+        if rm and rm.group(1) in vp8 and rm.group(1) not in has_fmtp:
+            out.append(f"a=fmtp:{rm.group(1)} {hint}")
+    return "\r\n".join(out) + "\r\n"
