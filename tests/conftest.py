@@ -1,0 +1,26 @@
+"""Shared fixtures. Keep this file import-light: heavy imports go inside the
+fixtures so a test module that does not use them does not pay for them."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+async def local_server():
+    """A :class:`decart_widgets.server.LocalServer` on the test's own loop,
+    passthrough model, ticks every 0.25 s; stopped after the test."""
+    from decart_widgets.server import LocalServer
+
+    async with LocalServer(model="passthrough", tick_interval=0.25) as server:
+        yield server
+
+
+@pytest.fixture
+def background_server():
+    """A :class:`decart_widgets.server.LocalServer` on its own thread (like a
+    notebook or the widget uses it), passthrough model; closed after the test."""
+    from decart_widgets.server import LocalServer
+
+    with LocalServer(model="passthrough", tick_interval=0.25).start_background() as server:
+        yield server
