@@ -1,0 +1,117 @@
+"""The upstream video track: paces a :class:`Source` at the model's fps and
+turns its numpy frames into video frames for aiortc.
+
+The track outlives peer connections (a reconnect re-adds the same track) and
+its source can be swapped without renegotiation (``replace_source``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+from collections.abc import Callable
+
+import av
+import cv2
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..stamp import read_stamp
+from .sources import Source
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SourceTrack", "ndarray_to_frame", "VIDEO_CLOCK_RATE"]
+
+VIDEO_CLOCK_RATE = 90_000
+_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+_STAMP_HISTORY = 1024
+
+
+def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """RGB array → yuv420p VideoFrame. OpenCV's conversion is ~10x faster than
+    letting the encoder reformat rgb24 (0.7 vs 7 ms at 720p, measured)."""
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        rgb = rgb[: h - h % 2, : w - w % 2]
+    yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+
+
+class SourceTrack(MediaStreamTrack):
+    """A video track reading a :class:`Source` at a fixed frame rate."""
+
+    kind = "video"
+
+    def __init__(self, source: Source, width: int, height: int, fps: float) -> None:
+        super().__init__()
+        self._width, self._height, self._fps = width, height, fps
+        self._source = source
+        source.configure(width, height, fps)
+        self._start: float | None = None
+        self._index = 0
+        self.mirror = False
+        #: Called with (rgb, index, t) after each frame is read; for taps.
+        self.on_frame: Callable[[np.ndarray, int, float], np.ndarray | None] | None = None
+        #: Frames handed to the encoder.
+        self.frames_sent = 0
+        #: Ticks where the sender was late by more than a frame and skipped ahead.
+        self.ticks_skipped = 0
+        # stamp counter -> perf_counter() when that frame was handed out
+        self._stamp_times: dict[int, float] = {}
+
+    @property
+    def source(self) -> Source:
+        return self._source
+
+    def replace_source(self, source: Source) -> Source:
+        """Swap the source between two frames; returns the old one (not closed)."""
+        source.configure(self._width, self._height, self._fps)
+        old, self._source = self._source, source
+        return old
+
+    def sent_time(self, counter: int) -> float | None:
+        """perf_counter() at which the frame stamped ``counter`` was sent."""
+        return self._stamp_times.get(counter)
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        else:
+            due = self._start + self._index / self._fps
+            if due > now:
+                await asyncio.sleep(due - now)
+            elif now - due > 1.0 / self._fps:
+                # late by more than a frame (busy machine): skip ahead, no burst
+                missed = int((now - due) * self._fps)
+                self._index += missed
+                self.ticks_skipped += missed
+        index = self._index
+        self._index += 1
+        t = index / self._fps
+        rgb = await self._source.read(index, t)
+        if self.on_frame is not None:
+            replaced = self.on_frame(rgb, index, t)
+            if replaced is not None:
+                rgb = replaced
+        if self.mirror:
+            rgb = rgb[:, ::-1]
+        counter = read_stamp(rgb) if not self.mirror else None
+        if counter is not None:
+            if len(self._stamp_times) >= _STAMP_HISTORY:
+                self._stamp_times.pop(next(iter(self._stamp_times)))
+            self._stamp_times[counter] = time.perf_counter()
+        frame = ndarray_to_frame(rgb)
+        frame.pts = int(round(t * VIDEO_CLOCK_RATE))
+        frame.time_base = _TIME_BASE
+        self.frames_sent += 1
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.close()
