@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast bench chromium lint clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	# The official SDK is a test peer only; its opencv-python (GUI build, needs
+	# libGL) would shadow our headless OpenCV, so install it without deps.
+	$(BIN)/python -m pip install -q --no-deps 'decart==0.0.40'
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/decart-widgets demo --out demo-output
+
+# Browser tests need Debian's Chromium; install it when missing (never a
+# downloaded browser build: those cannot be fetched here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
+	  echo "installing Debian chromium (browser tests need it)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
+	  || { echo "could not install chromium"; [ "$$CI" != true ] || exit 1; }; }
+
+test: $(INSTALLED) chromium
+	$(BIN)/pytest
+
+test-fast: $(INSTALLED)
+	$(BIN)/pytest -m "not browser and not interop"
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/run_all.py
+
+lint: $(INSTALLED)
+	$(BIN)/python -m pip install -q ruff mypy
+	$(BIN)/ruff check decart_widgets tests bench
+	$(BIN)/mypy decart_widgets
+
+clean:
+	rm -rf $(VENV) demo-output bench/output .pytest_cache
