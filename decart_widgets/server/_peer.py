@@ -1,0 +1,125 @@
+"""The server side of one WebRTC peer connection: answer the client's offer
+with an outgoing track, apply trickled candidates.
+
+- No STUN; when the server is bound to loopback only 127.0.0.1 candidates
+  are gathered (:func:`decart_widgets._rtc.loopback_ice`).
+- The answer carries every server candidate (aiortc's setLocalDescription
+  waits for gathering), VP8 first, and Chromium's bitrate hints raised.
+- Candidates that arrive before the remote description (or before the
+  answer) are queued, then applied; a null / empty candidate ends them.
+- A new offer replaces the peer connection (renegotiation by replacement).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+from .._rtc import loopback_ice, new_peer_connection, prefer_codec, set_vp8_bitrate_hints
+
+__all__ = ["ServerPeer"]
+
+log = logging.getLogger(__name__)
+
+_END = object()  # queued end-of-candidates
+
+
+class ServerPeer:
+    def __init__(
+        self,
+        *,
+        loopback: bool,
+        registry: set[RTCPeerConnection],
+        on_track: Callable[[MediaStreamTrack], None] | None = None,
+        on_failed: Callable[[], None] | None = None,
+    ) -> None:
+        self._loopback = loopback
+        self._registry = registry
+        self._on_track = on_track
+        self._on_failed = on_failed
+        self.pc: RTCPeerConnection | None = None
+        self._outgoing: MediaStreamTrack | None = None
+        self._answered = False
+        self._queued: list[Any] = []
+
+    async def answer(self, offer_sdp: str, outgoing: MediaStreamTrack | None) -> str:
+        """Answer ``offer_sdp``, sending ``outgoing`` on the first video m-line."""
+        await self.close()
+        pc = new_peer_connection()
+        self._registry.add(pc)
+        self.pc, self._outgoing, self._answered = pc, outgoing, False
+
+        @pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            if self._on_track is not None:
+                self._on_track(track)
+
+        @pc.on("connectionstatechange")
+        def _on_state() -> None:
+            if pc.connectionState == "failed" and pc is self.pc and self._on_failed is not None:
+                self._on_failed()
+
+        if outgoing is not None:
+            # created before the offer is applied, so it takes the offer's first
+            # video m-line: sendrecv for a sending client, sendonly for recvonly
+            prefer_codec(pc.addTransceiver(outgoing, direction="sendrecv"))
+        with loopback_ice(self._loopback):
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        self._answered = True
+        queued, self._queued = self._queued, []
+        for item in queued:
+            await self._apply(None if item is _END else item)
+        return set_vp8_bitrate_hints(pc.localDescription.sdp, start_kbps=2500, min_kbps=1000, max_kbps=4000)
+
+    async def add_candidate(self, candidate: dict[str, Any] | None) -> None:
+        """A trickled candidate (JS style dict) or None / empty = end of candidates."""
+        end = candidate is None or not candidate.get("candidate")
+        if self.pc is None or not self._answered:
+            self._queued.append(_END if end else candidate)
+            return
+        await self._apply(None if end else candidate)
+
+    async def _apply(self, candidate: dict[str, Any] | None) -> None:
+        pc = self.pc
+        if pc is None or pc.connectionState == "closed":
+            return
+        try:
+            if candidate is None:
+                await pc.addIceCandidate(None)
+                return
+            text = str(candidate["candidate"]).strip()
+            if text.startswith("candidate:"):
+                text = text[len("candidate:"):]
+            ice = candidate_from_sdp(text)
+            ice.sdpMid = candidate.get("sdpMid")
+            ice.sdpMLineIndex = candidate.get("sdpMLineIndex")
+            if ice.sdpMid is None and ice.sdpMLineIndex is None:
+                ice.sdpMLineIndex = 0
+            await pc.addIceCandidate(ice)
+        except Exception as exc:  # noqa: BLE001 - a bad candidate must not end the stream
+            log.warning("ignoring ICE candidate the peer connection refused: %s: %s", type(exc).__name__, exc)
+
+    async def handle_answer(self, answer_sdp: str) -> None:
+        """An ``answer`` to a server-sent offer (the server sends none today)."""
+        pc = self.pc
+        if pc is None or pc.signalingState != "have-local-offer":
+            log.info("ignoring an answer with no server offer pending")
+            return
+        with loopback_ice(self._loopback):
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+
+    async def close(self) -> None:
+        pc, outgoing = self.pc, self._outgoing
+        self.pc, self._outgoing, self._answered = None, None, False
+        if outgoing is not None:
+            outgoing.stop()
+        if pc is not None:
+            try:
+                await pc.close()
+            finally:
+                self._registry.discard(pc)

@@ -1,0 +1,557 @@
+"""The local server, driven by a raw WebSocket + aiortc client (tests/_raw_client.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+
+import numpy as np
+import pytest
+from _raw_client import PatternTrack, RawClient, pattern_frames
+from _server_helpers import (
+    center_diff,
+    png_base64,
+    port_is_open,
+    server_threads,
+    settle_tasks,
+    streaming_client,
+    strip_of,
+)
+
+from decart_widgets import protocol
+from decart_widgets.server import Faults, LocalServer, ModelState
+from decart_widgets.stamp import read_stamp, stamp
+
+pytestmark = pytest.mark.timeout(40)
+
+
+# -- construction -------------------------------------------------------------
+
+
+def test_constructor_validates_arguments():
+    with pytest.raises(ValueError, match="non-loopback"):
+        LocalServer(host="0.0.0.0")
+    with pytest.raises(ValueError, match="non-loopback"):
+        LocalServer(host="0.0.0.0", valid_keys=set())
+    LocalServer(host="0.0.0.0", valid_keys={"secret"}, model="passthrough")  # allowed, not started
+    with pytest.raises(TypeError, match="callable"):
+        LocalServer(model=42)
+    with pytest.raises(TypeError, match="passthrough"):
+        LocalServer(model="sketchy")
+    with pytest.raises(TypeError):
+        LocalServer(modle="passthrough")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="single string"):
+        LocalServer(valid_keys="secret")
+    with pytest.raises(ValueError, match="tick_interval"):
+        LocalServer(tick_interval=0)
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = LocalServer(model="passthrough").url
+
+
+async def test_addresses(local_server):
+    assert local_server.host == "127.0.0.1"
+    assert local_server.port > 0
+    assert local_server.url == f"ws://127.0.0.1:{local_server.port}"
+    assert local_server.http_url == f"http://127.0.0.1:{local_server.port}"
+    assert port_is_open(local_server.port)
+
+
+# -- initial state flows --------------------------------------------------------
+
+
+async def test_prompt_then_offer(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.Prompt("sketch of a cat", enhance_prompt=False))
+        ack = await client.wait_for("prompt_ack")
+        assert ack == {"type": "prompt_ack", "prompt": "sketch of a cat", "success": True, "error": None}
+        await client.start_media(PatternTrack())
+        answer = client.of_type("answer")[0]["sdp"]
+        # the server's candidates are inside the answer, loopback only
+        candidates = re.findall(r"^a=candidate:.*$", answer, re.MULTILINE)
+        assert candidates and all(" 127.0.0.1 " in c for c in candidates)
+        assert "x-google-start-bitrate=2500" in answer
+        session = await client.wait_for("session_id")
+        assert isinstance(session["session_id"], str) and len(session["session_id"]) >= 16
+        assert session["server_ip"] == "127.0.0.1"
+        assert session["server_port"] == local_server.port and isinstance(session["server_port"], int)
+        await client.wait_frames(5)
+        await client.wait_for("generation_started")
+        (info,) = local_server.streams
+        assert info.session_id == session["session_id"]
+        assert info.model == "lucy-2.1"
+        assert info.state.prompt == "sketch of a cat" and info.state.enhance is False
+        assert info.generating and info.frames_out >= 5
+        assert "ready" not in client.types()
+        assert client.types().index("answer") < client.types().index("session_id")
+
+
+async def test_answer_prefers_vp8(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.start_media(PatternTrack())
+        answer = client.of_type("answer")[0]["sdp"]
+        video = re.search(r"^m=video \d+ \S+ (.*)$", answer, re.MULTILINE)
+        assert video is not None
+        first_pt = video.group(1).split()[0]
+        assert re.search(rf"^a=rtpmap:{first_pt} VP8/90000", answer, re.MULTILINE)
+
+
+async def test_set_image_with_prompt_then_offer(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.SetImage(png_base64(64, 48), prompt="neon city", enhance_prompt=True))
+        assert await client.wait_for("set_image_ack") == {"type": "set_image_ack", "success": True, "error": None}
+        state = local_server.streams[0].state
+        assert state.prompt == "neon city"
+        assert state.image is not None and state.image.shape == (48, 64, 3)
+        assert tuple(state.image[0, 0]) == (200, 30, 160)  # decoded as RGB
+        await client.start_media(PatternTrack())
+        await client.wait_frames(3)
+
+
+async def test_data_url_image_is_tolerated(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send({"type": "set_image", "image_data": "data:image/png;base64," + png_base64()})
+        assert (await client.wait_for("set_image_ack"))["success"] is True
+        assert local_server.streams[0].state.image is not None
+
+
+async def test_passthrough_set_image(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.Prompt("anime"))
+        await client.wait_for("prompt_ack")
+        await client.send(protocol.SetImage(None, None))  # both null: passthrough
+        assert (await client.wait_for("set_image_ack"))["success"] is True
+        assert local_server.streams[0].state.is_passthrough
+        await client.start_media(PatternTrack())
+        await client.wait_frames(3)
+
+
+async def test_set_image_without_prompt_keeps_the_prompt(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.Prompt("anime"))
+        await client.wait_for("prompt_ack")
+        await client.send({"type": "set_image", "image_data": png_base64()})  # no prompt key
+        await client.wait_for("set_image_ack")
+        state = local_server.streams[0].state
+        assert state.prompt == "anime" and state.image is not None
+        mark = client.mark()
+        await client.send({"type": "set_image", "image_data": None})  # clears the image only
+        await client.wait_for("set_image_ack", since=mark)
+        state = local_server.streams[0].state
+        assert state.prompt == "anime" and state.image is None
+
+
+async def test_offer_with_no_initial_state(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.start_media(PatternTrack())
+        await client.wait_for("session_id")
+        await client.wait_frames(3)
+        await client.wait_for("generation_started")
+        assert local_server.streams[0].state.is_passthrough
+
+
+async def test_state_changes_later_and_acks_in_order(local_server):
+    async with await streaming_client(local_server.url) as client:
+        for text in ("one", "two", "three"):
+            await client.send(protocol.Prompt(text))
+        await client.send(protocol.SetImage(png_base64()))
+        await client.wait_for("set_image_ack")
+        acks = [m.get("prompt", "<image>") for m in client.messages if m["type"].endswith("_ack")]
+        assert acks == ["one", "two", "three", "<image>"]
+        assert local_server.streams[0].state.prompt == "three"
+        assert local_server.streams[0].state.version == 4
+
+
+async def test_bad_image_data_is_rejected_and_state_kept(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.Prompt("anime"))
+        await client.wait_for("prompt_ack")
+        await client.send(protocol.SetImage("***not base64***", prompt="neon"))
+        ack = await client.wait_for("set_image_ack")
+        assert ack["success"] is False and "base64" in ack["error"]
+        mark = client.mark()
+        await client.send(protocol.SetImage("aGVsbG8gd29ybGQ=", prompt="neon"))  # base64 of "hello world"
+        ack = await client.wait_for("set_image_ack", since=mark)
+        assert ack["success"] is False and "decodable image" in ack["error"]
+        state = local_server.streams[0].state
+        assert state.prompt == "anime" and state.image is None and state.version == 1
+
+
+# -- ICE ------------------------------------------------------------------------
+
+
+async def test_trickled_candidates_after_the_offer_then_null(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.start_media(PatternTrack(), trickle=True)
+        await client.wait_frames(3)
+        events = [e for e in local_server.events if e["type"] == "ice-candidate"]
+        assert events and events[-1]["end"] is True
+
+
+async def test_candidates_before_the_offer_are_queued(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.start_media(PatternTrack(), candidates_first=True)
+        await client.wait_frames(3)
+        types = [e["type"] for e in local_server.events if e["source"] == "client"]
+        assert types.index("ice-candidate") < types.index("offer")
+
+
+async def test_empty_candidate_string_ends_candidates(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.start_media(PatternTrack(), trickle=True, end_of_candidates=False)
+        await client.send({"type": "ice-candidate", "candidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}})
+        await client.wait_frames(3)
+
+
+async def test_ready_and_answer_from_client_are_ignored(local_server):
+    async with await streaming_client(local_server.url) as client:
+        await client.send({"type": "ready"})
+        await client.send(protocol.Answer("v=0\r\n"))  # no server offer pending
+        before = client.frames
+        await client.wait_frames(before + 3)
+        assert local_server.streams
+
+
+# -- robustness -------------------------------------------------------------------
+
+
+async def test_garbage_then_a_working_session_on_the_same_socket(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        for junk in ("not json", "[1, 2]", "null", '{"type": 5}', '{"type": "prompt"}',
+                     '{"type": "prompt", "prompt": 5}', '{"type": "set_image", "image_data": 7}',
+                     '{"type": "no_such_type", "x": 1}', '{"type": "ice-candidate", "candidate": "bad"}',
+                     '{"type": "ice-candidate", "candidate": {"candidate": "candidate:garbage"}}',
+                     '{"type": "offer", "sdp": "garbage"}', '{"type": "answer", "sdp": "garbage"}', "{" * 500):
+            await client.send(junk)
+        await client.ws.send_bytes(b"\x00\x01binary")
+        error = await client.wait_for("error")  # the garbage offer is answered with an error, not a crash
+        assert "offer" in error["error"]
+        await client.send(protocol.Prompt("sketch", enhance_prompt=True))
+        assert (await client.wait_for("prompt_ack"))["prompt"] == "sketch"
+        await client.start_media(PatternTrack())
+        await client.wait_frames(3)
+        assert not client.closed.is_set()
+        assert any(e["type"] == "malformed_json" for e in local_server.events)
+
+
+async def test_unknown_model_names_are_accepted_but_malformed_ones_rejected(local_server):
+    for name in ("lucy-2.6", "mirage_v2", "lucy_2_rt", "my-custom-model"):
+        async with await RawClient.open(local_server.url, model=name) as client:
+            await client.send(protocol.Prompt("x"))
+            await client.wait_for("prompt_ack")
+            assert local_server.streams[0].model == name
+    async with await RawClient.open(local_server.url, model="bad name!") as client:
+        assert "model" in (await client.wait_for("error"))["error"].lower()
+        await client.wait_closed()
+
+
+async def test_custom_url_path_is_served(local_server):
+    async with await RawClient.open(local_server.url, path="/v1/my-model") as client:
+        await client.send(protocol.Prompt("x"))
+        await client.wait_for("prompt_ack")
+
+
+# -- keys ---------------------------------------------------------------------------
+
+
+async def test_any_nonempty_key_by_default_but_not_an_empty_one(local_server):
+    async with await RawClient.open(local_server.url, api_key="whatever") as client:
+        await client.send(protocol.Prompt("x"))
+        await client.wait_for("prompt_ack")
+    for key in ("", None):
+        async with await RawClient.open(local_server.url, api_key=key) as client:
+            error = (await client.wait_for("error"))["error"].lower()
+            assert "invalid api key" in error and "401" in error
+            await client.wait_closed()
+
+
+async def test_valid_keys_reject_others_like_production():
+    async with LocalServer(model="passthrough", valid_keys={"good-key"}) as server:
+        async with await RawClient.open(server.url, api_key="bad-key") as client:
+            error = (await client.wait_for("error"))["error"]
+            assert "invalid api key" in error.lower() and "401" in error
+            await client.wait_closed()
+            assert client.types() == ["error"]
+        async with await RawClient.open(server.url, api_key="good-key") as client:
+            await client.send(protocol.Prompt("x"))
+            await client.wait_for("prompt_ack")
+
+
+async def test_keys_never_reach_the_logs(local_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with await RawClient.open(local_server.url, api_key="sk-very-secret-123") as client:
+        await client.send(protocol.Prompt("x"))
+        await client.wait_for("prompt_ack")
+    assert "sk-very-secret-123" not in caplog.text
+    assert "api_key=***" in caplog.text
+
+
+# -- subscribe --------------------------------------------------------------------------
+
+
+async def test_subscriber_receives_the_running_session(local_server):
+    async with await streaming_client(local_server.url, prompt="anime") as main:
+        session = await main.wait_for("session_id")
+        path = f"/subscribe/{session['session_id']}"
+        async with await RawClient.open(local_server.url, path=path, model=None,
+                                        IP=session["server_ip"], port=str(session["server_port"])) as viewer:
+            await viewer.start_media(None)  # recvonly video + audio
+            await viewer.wait_frames(5)
+            before = main.frames
+            await main.wait_frames(before + 5)  # the main client keeps its own frames
+            assert local_server.streams[0].subscribers == 1
+            assert len(local_server.peer_connections) == 2
+        await local_server.wait_for_event(lambda e: e["type"] == "subscriber_closed")
+        assert len(local_server.peer_connections) == 1
+
+
+async def test_subscribe_to_an_unknown_session_is_rejected(local_server):
+    async with await RawClient.open(local_server.url, path="/subscribe/nope", model=None) as viewer:
+        error = (await viewer.wait_for("error"))["error"]
+        assert "invalid session" in error.lower()
+        await viewer.wait_closed()
+
+
+async def test_subscribers_end_with_their_stream(local_server):
+    main = await streaming_client(local_server.url)
+    session = await main.wait_for("session_id")
+    async with await RawClient.open(local_server.url, path=f"/subscribe/{session['session_id']}",
+                                    model=None) as viewer:
+        await viewer.start_media(None)
+        await viewer.wait_frames(2)
+        await main.close()
+        await viewer.wait_closed()
+    assert local_server.peer_connections == []
+
+
+# -- the frame path ---------------------------------------------------------------------
+
+
+async def test_custom_model_is_used_with_the_state():
+    seen: list[ModelState] = []
+
+    def invert(frame: np.ndarray, state: ModelState) -> np.ndarray:
+        seen.append(state)
+        return 255 - frame
+
+    async with LocalServer(model=invert) as server:
+        async with await streaming_client(server.url, prompt="make it negative", width=640, height=480,
+                                          frames=5) as client:
+            received = client.last_rgb()
+            index = read_stamp(received)
+            assert index is not None  # the stamp strip was restored from the input
+            expected = 255 - pattern_frames(640, 480)[index % 8]
+            assert center_diff(received, expected) < 12
+            assert center_diff(received, 255 - expected) > 60
+    assert seen and seen[-1].prompt == "make it negative"
+    assert seen[-1].session_id and seen[-1].version == 1
+
+
+async def test_stamp_survives_a_style_effect():
+    async with LocalServer() as server:  # the default effects model
+        async with await streaming_client(server.url, prompt="anime style", width=640, height=480,
+                                          frames=10) as client:
+            received = client.last_rgb()
+            index = read_stamp(received)
+            assert index is not None
+            source = stamp(pattern_frames(640, 480)[index % 8], index)
+            assert center_diff(received, source) > 8, "the style did not change the picture"
+            # the strip is the input's (up to coding noise), not the style's
+            assert np.abs(strip_of(received).astype(int) - strip_of(source).astype(int)).mean() < 12
+
+
+async def test_passthrough_returns_the_input(local_server):
+    async with await streaming_client(local_server.url, width=640, height=480, frames=5) as client:
+        received = client.last_rgb()
+        index = read_stamp(received)
+        assert index is not None
+        assert center_diff(received, pattern_frames(640, 480)[index % 8]) < 8
+
+
+async def test_latest_frame_wins_with_a_slow_model():
+    def slow(frame: np.ndarray, state: ModelState) -> np.ndarray:
+        time.sleep(0.12)
+        return frame
+
+    async with LocalServer(model=slow) as server:
+        async with await streaming_client(server.url, frames=4) as client:
+            await client.wait_frames(8, 10)
+            info = server.streams[0]
+            assert info.frames_dropped > 0
+            assert info.frames_out >= 8
+            # never queued: at most one frame waits while the model runs
+            assert info.frames_in - info.frames_out - info.frames_dropped <= 2
+
+
+async def test_model_exceptions_pass_frames_through_and_log_once(caplog):
+    def broken(frame: np.ndarray, state: ModelState) -> np.ndarray:
+        raise RuntimeError("model exploded")
+
+    async with LocalServer(model=broken) as server:
+        async with await streaming_client(server.url, frames=10) as client:
+            assert client.frames >= 10
+            assert server.streams[0].model_errors >= 10
+    failures = [r for r in caplog.records if r.exc_info and "model exploded" in str(r.exc_info[1])]
+    assert len(failures) == 1
+
+
+async def test_bad_model_output_is_an_error_not_a_crash():
+    async with LocalServer(model=lambda frame, state: "nope") as server:
+        async with await streaming_client(server.url, frames=5):
+            assert server.streams[0].model_errors >= 5
+
+
+async def test_model_may_change_the_frame_size():
+    def half(frame: np.ndarray, state: ModelState) -> np.ndarray:
+        return np.ascontiguousarray(frame[::2, ::2])
+
+    async with LocalServer(model=half) as server:
+        async with await streaming_client(server.url, width=320, height=240) as client:
+            assert (client.last_frame.width, client.last_frame.height) == (160, 120)
+
+
+async def test_ticks_about_once_per_interval():
+    async with LocalServer(model="passthrough", tick_interval=1.0) as server:
+        async with await streaming_client(server.url) as client:
+            started = time.monotonic()
+            await client.wait_for("generation_started")
+            first = await client.wait_for("generation_tick", 3)
+            t1 = time.monotonic()
+            second = await client.wait_for("generation_tick", 3, where=lambda m: m["seconds"] == 2)
+            t2 = time.monotonic()
+            assert first["seconds"] == 1
+            assert second["seconds"] == 2
+            assert 0.7 < t2 - t1 < 1.3
+            assert t1 - started < 1.5
+            assert "generation_ended" not in client.types()
+
+
+# -- observability -------------------------------------------------------------------------
+
+
+async def test_events_record_messages_without_secrets(local_server):
+    async with await RawClient.open(local_server.url, api_key="sk-hidden") as client:
+        await client.send(protocol.SetImage(png_base64(), prompt="neon"))
+        await client.wait_for("set_image_ack")
+    event = await local_server.wait_for_event(lambda e: e["type"] == "set_image")
+    assert event["prompt"] == "neon" and event["has_image"] is True and event["source"] == "client"
+    assert "sk-hidden" not in repr(local_server.events)
+    assert png_base64() not in repr(local_server.events)
+    await local_server.wait_for_event(lambda e: e["type"] == "stream_closed")
+    assert local_server.connections_total == 1
+
+
+async def test_wait_for_event_since_only_sees_new_events(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.Prompt("again"))
+        await client.wait_for("prompt_ack")
+        mark = local_server.mark_events()
+        waiter = asyncio.ensure_future(local_server.wait_for_event(
+            lambda e: e.get("prompt") == "again", timeout=5, since=mark))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        await client.send(protocol.Prompt("again"))
+        event = await waiter
+        assert event["seq"] > mark
+    with pytest.raises(TimeoutError, match="no matching server event"):
+        await local_server.wait_for_event(lambda e: e["type"] == "never", timeout=0.1)
+
+
+def test_background_server_events_from_another_loop(background_server):
+    async def scenario() -> None:
+        async with await streaming_client(background_server.url, prompt="sketch") as client:
+            await background_server.wait_for_event(lambda e: e.get("prompt") == "sketch", timeout=5)
+            assert background_server.streams[0].generating or await client.wait_for("generation_started")
+        await background_server.wait_for_event(lambda e: e["type"] == "stream_closed", timeout=5)
+
+    asyncio.run(scenario())
+    assert background_server.wait_for_event_sync(lambda e: e["type"] == "stream_opened", 1)["source"] == "server"
+
+
+# -- lifecycle and cleanup ---------------------------------------------------------------------
+
+
+async def test_cleanup_after_stop_on_the_callers_loop():
+    server = LocalServer(model="passthrough")
+    await server.start()
+    await server.start()  # idempotent
+    port = server.port
+    main = await streaming_client(server.url)
+    session = await main.wait_for("session_id")
+    viewer = await RawClient.open(server.url, path=f"/subscribe/{session['session_id']}", model=None)
+    await viewer.start_media(None)
+    await viewer.wait_frames(2)
+    pcs = server.peer_connections
+    assert len(pcs) == 2 and any(n.startswith("decart-server-model-") for n in server_threads())
+
+    await server.stop()  # with both clients still connected
+    await server.stop()  # idempotent
+    assert server.peer_connections == [] and all(pc.connectionState == "closed" for pc in pcs)
+    assert server.streams == []
+    assert server_threads() == []
+    assert not port_is_open(port)
+    await main.wait_closed()
+    await viewer.wait_closed()
+    await main.close()
+    await viewer.close()
+    assert await settle_tasks() == []
+
+
+async def test_cleanup_after_close_in_background_mode():
+    server = LocalServer(model="passthrough").start_background()
+    assert server.start_background() is server  # idempotent
+    port = server.port
+    assert "decart-local-server" in server_threads()
+    client = await streaming_client(server.url, prompt="anime")
+    pcs = server.peer_connections
+    assert len(pcs) == 1
+    await asyncio.to_thread(server.close)  # the client's loop keeps running meanwhile
+    server.close()  # idempotent
+    assert server_threads() == []
+    assert not port_is_open(port)
+    assert server.peer_connections == [] and pcs[0].connectionState == "closed"
+    await client.wait_closed()
+    await client.close()
+    assert await settle_tasks() == []
+
+
+def test_sync_context_manager_and_restart():
+    with LocalServer(model="passthrough").start_background() as server:
+        assert port_is_open(server.port)
+        port = server.port
+    assert not port_is_open(port) and server_threads() == []
+    with server:  # a stopped server can run again
+        assert port_is_open(server.port)
+    assert server_threads() == []
+
+
+async def test_async_stop_of_a_background_server():
+    server = LocalServer(model="passthrough").start_background()
+    await server.stop()
+    assert server_threads() == [] and not server.running
+
+
+async def test_faults_object_can_be_replaced(local_server):
+    local_server.faults = Faults(moderation_words=("banana",))
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.Prompt("a banana"))
+        assert (await client.wait_for("prompt_ack"))["success"] is False
+    with pytest.raises(TypeError):
+        local_server.faults = {"ack_delay": 1}  # type: ignore[assignment]
+
+
+@pytest.mark.slow
+async def test_720p_through_the_default_effects_at_about_30_fps():
+    async with LocalServer() as server:
+        async with await streaming_client(server.url, prompt="anime style", width=1280, height=720,
+                                          frames=1) as client:
+            await asyncio.sleep(1.0)  # let aiortc's bitrate ramp settle
+            n0, t0 = client.frames, time.monotonic()
+            await asyncio.sleep(3.0)
+            fps = (client.frames - n0) / (time.monotonic() - t0)
+            info = server.streams[0]
+            print(f"\n720p through EffectsModel('anime style'): {fps:.1f} fps received "
+                  f"(server in={info.frames_in} out={info.frames_out} dropped={info.frames_dropped})")
+            assert (client.last_frame.width, client.last_frame.height) == (1280, 720)
+            assert fps >= 20
