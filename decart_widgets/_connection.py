@@ -21,7 +21,16 @@ from aiortc.sdp import candidate_from_sdp
 
 from . import protocol as P
 from ._rtc import loopback_ice, new_peer_connection, prefer_codec
-from .errors import DecartError, IceError, SignalingError, TimeoutError_, WebSocketError
+from .errors import (
+    DecartError,
+    IceError,
+    InvalidAPIKeyError,
+    ServerError,
+    SignalingError,
+    TimeoutError_,
+    WebSocketError,
+    is_permanent_error,
+)
 from .signaling import SignalingChannel, server_error
 
 log = logging.getLogger(__name__)
@@ -78,13 +87,31 @@ class Connection:
         self._remote_set = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        #: A permanent error the server sent on this connection (never retried).
+        self.fatal: DecartError | None = None
         self.pc.on("connectionstatechange", self._on_pc_state)
         self.pc.on("track", self._on_track)
 
     # -- lifecycle ---------------------------------------------------------
 
     async def open(self, initial: StateSpec | None) -> None:
-        """Open the socket, send the initial state, negotiate, wait for ICE."""
+        """Open the socket, send the initial state, negotiate, wait for ICE.
+
+        When a step fails because the server said why and closed (an invalid
+        key, say), the server's reason is raised rather than the symptom.
+        """
+        try:
+            await self._open(initial)
+        except DecartError as exc:
+            await self.settle()
+            reason = self.fatal
+            if reason is None and self.channel.closed.done():
+                reason = self.channel.closed.result()
+            if isinstance(reason, (InvalidAPIKeyError, ServerError)) and reason is not exc:
+                raise reason from exc
+            raise
+
+    async def _open(self, initial: StateSpec | None) -> None:
         await self.channel.open(self._timeouts.websocket)
         self._spawn(self._watch_channel(), "decart-channel-watch")
         if initial is not None:
@@ -145,6 +172,12 @@ class Connection:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
 
+    async def settle(self, grace: float = 0.5) -> None:
+        """After a drop, give the socket a moment to deliver the server's last
+        words (an ``error`` saying why) before the session decides to retry."""
+        if not self.channel.closed.done():
+            await asyncio.wait({self.channel.closed}, timeout=grace)
+
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
@@ -203,7 +236,10 @@ class Connection:
         elif isinstance(msg, P.GenerationEnded):
             self._on_event("generation_ended", msg)
         elif isinstance(msg, P.Error):
-            self._on_event("error", server_error(msg.error))
+            err = server_error(msg.error)
+            if is_permanent_error(msg.error):
+                self.fatal = err
+            self._on_event("error", err)
         elif isinstance(msg, P.Offer):
             self._spawn(self._renegotiate(msg), "decart-renegotiate")
         elif isinstance(msg, P.IceRestart):

@@ -44,6 +44,12 @@ class MediaLoop:
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
 
+                # named workers (aiortc encodes/decodes on the default
+                # executor), so leak checks can tell session threads apart
+                loop.set_default_executor(
+                    concurrent.futures.ThreadPoolExecutor(thread_name_prefix=f"{self._name}-worker")
+                )
+
                 def run() -> None:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)

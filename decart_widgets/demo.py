@@ -128,7 +128,7 @@ async def _drive(url: str, out_dir: Path, seconds_per_phase: float) -> dict[str,
     connect_s = time.perf_counter() - t0
     states: list[str] = []
     session.on("connection_change", states.append)
-    session._track.on_frame = collector.on_input
+    session._pump.on_frame = collector.on_input
     session.output.listeners.append(collector.on_output)
     try:
         for i, (_, change, label) in enumerate(PHASES):

@@ -41,7 +41,7 @@ from .errors import (
 from .images import ImageInput, load_image_b64
 from .media.output import OutputSink
 from .media.sources import Source, TestPatternSource
-from .media.track import SourceTrack
+from .media.track import FramePump
 from .models import ModelDefinition, get_model
 from .signaling import redact_url
 
@@ -137,9 +137,9 @@ class RealtimeSession:
         self.last_error: DecartError | None = None
         self.connect_time_s: float | None = None
         self.reconnects = 0
-        self._track = SourceTrack(source, model.width, model.height, model.fps)
-        self._track.mirror = mirror
-        self.output = OutputSink(self._track.sent_time)
+        self._pump = FramePump(source, model.width, model.height, model.fps)
+        self._pump.mirror = mirror
+        self.output = OutputSink(self._pump.sent_time)
         self._started_at = time.perf_counter()
 
     @classmethod
@@ -259,7 +259,7 @@ class RealtimeSession:
         conn = Connection(
             http=self._http,
             url=url,
-            track=self._track,
+            track=self._pump.track(),
             loopback=self._loopback,
             timeouts=self._timeouts,
             on_event=lambda kind, payload: self._on_conn_event(conn, kind, payload),
@@ -308,7 +308,8 @@ class RealtimeSession:
             if payload.reason == "insufficient_credits":
                 self._report(ServerError(f"generation ended: {payload.reason}"))
                 self._fatal = ServerError("insufficient credits")
-        elif kind == "error":
+        elif kind == "error" and self._link_up is not None and self._link_up.is_set():
+            # errors while a connection is still opening surface as its failure
             self._report(payload)
 
     def _report(self, error: DecartError) -> None:
@@ -329,8 +330,9 @@ class RealtimeSession:
                 return
             assert self._link_up is not None
             self._link_up.clear()
+            await conn.settle()
             await conn.close()
-            fatal = self._fatal or (
+            fatal = self._fatal or conn.fatal or (
                 reason if reason is not None and is_permanent_error(reason.message) else None
             )
             if fatal is not None or not self._reconnect:
@@ -486,7 +488,7 @@ class RealtimeSession:
         self._check_open()
         if not isinstance(source, Source):
             raise InvalidInputError(f"source must be a Source, got {type(source).__name__}")
-        old = self._track.replace_source(source)
+        old = self._pump.replace_source(source)
         if old is not source:
             old.close()
 
@@ -508,7 +510,7 @@ class RealtimeSession:
         ttff = None if out.first_frame_at is None else out.first_frame_at - self._started_at
         return {
             "state": self._state.value,
-            "frames_sent": self._track.frames_sent,
+            "frames_sent": self._pump.frames_sent,
             "frames_received": out.frames_received,
             "fps_out": round(out.fps(), 2),
             "latency_ms": out.latency_ms(),
@@ -554,7 +556,7 @@ class RealtimeSession:
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
-        self._track.stop()
+        self._pump.stop()
         if self._http is not None:
             await self._http.close()
             self._http = None

@@ -1,8 +1,10 @@
-"""The upstream video track: paces a :class:`Source` at the model's fps and
-turns its numpy frames into video frames for aiortc.
+"""The upstream video: a :class:`FramePump` paces a :class:`Source` at the
+model's fps and turns its numpy frames into video frames; a :class:`PumpTrack`
+hands them to one peer connection.
 
-The track outlives peer connections (a reconnect re-adds the same track) and
-its source can be swapped without renegotiation (``replace_source``).
+The pump lives as long as the session; each (re)connection gets a new track,
+because aiortc stops a sender's track for good when its connection closes.
+The source can be swapped without renegotiation (``replace_source``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .sources import Source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SourceTrack", "ndarray_to_frame", "VIDEO_CLOCK_RATE"]
+__all__ = ["FramePump", "PumpTrack", "ndarray_to_frame", "VIDEO_CLOCK_RATE"]
 
 VIDEO_CLOCK_RATE = 90_000
 _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
@@ -40,13 +42,11 @@ def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
 
 
-class SourceTrack(MediaStreamTrack):
-    """A video track reading a :class:`Source` at a fixed frame rate."""
-
-    kind = "video"
+class FramePump:
+    """Reads a :class:`Source` at a fixed frame rate, for one track at a time."""
 
     def __init__(self, source: Source, width: int, height: int, fps: float) -> None:
-        super().__init__()
+        self._stopped = False
         self._width, self._height, self._fps = width, height, fps
         self._source = source
         source.configure(width, height, fps)
@@ -76,8 +76,12 @@ class SourceTrack(MediaStreamTrack):
         """perf_counter() at which the frame stamped ``counter`` was sent."""
         return self._stamp_times.get(counter)
 
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
+    def track(self) -> PumpTrack:
+        """A new track for one peer connection."""
+        return PumpTrack(self)
+
+    async def next_frame(self) -> av.VideoFrame:
+        if self._stopped:
             raise MediaStreamError
         now = time.perf_counter()
         if self._start is None:
@@ -113,5 +117,20 @@ class SourceTrack(MediaStreamTrack):
         return frame
 
     def stop(self) -> None:
-        super().stop()
+        self._stopped = True
         self._source.close()
+
+
+class PumpTrack(MediaStreamTrack):
+    """The video track of one peer connection, fed by the session's pump."""
+
+    kind = "video"
+
+    def __init__(self, pump: FramePump) -> None:
+        super().__init__()
+        self._pump = pump
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self._pump.next_frame()

@@ -1,0 +1,330 @@
+"""RealtimeSession against the embedded local server (in its own thread, as
+a notebook would run it), including faults and cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from decart_widgets.errors import (
+    InvalidAPIKeyError,
+    InvalidBaseURLError,
+    InvalidInputError,
+    ModelNotFoundError,
+    ServerError,
+    SessionClosedError,
+    TimeoutError_,
+)
+from decart_widgets.images import MAX_IMAGE_BYTES
+from decart_widgets.session import RealtimeSession
+
+FAST_RETRY = (0.2, 0.2, 0.2, 0.2, 0.2)
+SERVER_THREAD_PREFIXES = ("decart-server", "decart-local-server", "asyncio_")
+
+
+def _png() -> bytes:
+    import cv2
+
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[:, :16] = (0, 0, 255)
+    return cv2.imencode(".png", img)[1].tobytes()
+
+
+async def _wait_for(predicate, timeout: float, what: str) -> None:
+    """Wait for a condition driven by another thread (the media loop)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class StateLog:
+    def __init__(self, session):
+        self.states: list[str] = []
+        self.errors: list[Exception] = []
+        self.ticks: list[int] = []
+        self.changed = threading.Event()
+        session.on("connection_change", self._state)
+        session.on("error", self.errors.append)
+        session.on("generation_tick", self.ticks.append)
+
+    def _state(self, s):
+        self.states.append(s)
+        self.changed.set()
+
+
+def prompts_seen(server, session_id=None):
+    return [e.get("prompt") for e in client_events(server) if e.get("type") in ("prompt", "set_image")]
+
+
+def client_events(server):
+    return [e for e in list(server.events) if e.get("source") == "client"]
+
+
+async def test_connect_generates_frames_ticks_and_updates(background_server):
+    server = background_server
+    session = await RealtimeSession.connect(
+        "lucy-2.1", base_url=server.url, initial_state={"prompt": {"text": "anime", "enhance": True}}
+    )
+    try:
+        log = StateLog(session)
+        assert session.is_connected()
+        assert session.session_id and session.subscribe_token
+        await _wait_for(lambda: session.connection_state == "generating", 5, "generating")
+        frame = await session.snapshot()
+        assert frame.shape == (720, 1280, 3) and frame.dtype == np.uint8
+        await _wait_for(lambda: log.ticks, 3, "a generation tick")
+        await session.set_prompt("pencil sketch", enhance=False)
+        assert session.prompt == "pencil sketch"
+        await session.set(prompt="neon", image=_png())
+        await session.set_image(None)  # clear the image, keep the prompt
+        assert session.prompt == "neon"
+        seen = prompts_seen(server)
+        assert seen[:1] == ["anime"] and "pencil sketch" in seen and "neon" in seen
+        stats = session.stats()
+        assert stats["frames_received"] > 0 and stats["frames_sent"] >= stats["frames_received"]
+        assert stats["latency_ms"] is not None and 0 < stats["latency_ms"] < 2000
+        # connect-time events were held for the handlers registered after connect
+        assert "connected" in log.states or "generating" in log.states
+    finally:
+        session.disconnect()
+    assert session.connection_state == "disconnected"
+
+
+async def test_passthrough_and_watch_of_image_only_initial_state(background_server):
+    session = await RealtimeSession.connect(base_url=background_server.url, initial_state={"image": _png()})
+    try:
+        assert session.is_connected()
+        kinds = [e["type"] for e in client_events(background_server)]
+        assert kinds[0] == "set_image"
+    finally:
+        session.disconnect()
+
+
+async def test_drop_reconnects_and_restores_prompt(background_server):
+    server = background_server
+    session = await RealtimeSession.connect(
+        base_url=server.url, initial_state={"prompt": {"text": "sepia", "enhance": True}}
+    )
+    try:
+        log = StateLog(session)
+        await _wait_for(lambda: session.connection_state == "generating", 5, "generating")
+        await session.set_prompt("thermal camera")
+        before = server.connections_total
+        t0 = time.monotonic()
+        server.drop_streams()
+        await _wait_for(lambda: "reconnecting" in log.states, 3, "reconnecting")
+        await _wait_for(lambda: session.connection_state == "generating" and log.states[-1] == "generating", 5, "generating again")
+        assert time.monotonic() - t0 < 3.0
+        assert server.connections_total == before + 1
+        # the last acknowledged prompt was restored on the new connection
+        assert prompts_seen(server)[-1] == "thermal camera"
+        n = session.stats()["frames_received"]
+        await _wait_for(lambda: session.stats()["frames_received"] > n + 10, 5, "frames after reconnect")
+        assert session.reconnects == 1 and not log.errors
+    finally:
+        session.disconnect()
+
+
+async def test_retries_exhausted_gives_disconnected_and_error(background_server):
+    server = background_server
+    session = await RealtimeSession.connect(base_url=server.url, reconnect_delays=FAST_RETRY)
+    log = StateLog(session)
+    server.faults.reject_connections = 100
+    before = server.connections_total
+    server.drop_streams()
+    await _wait_for(lambda: session.connection_state == "disconnected", 10, "disconnected")
+    assert "reconnecting" in log.states and log.states[-1] == "disconnected"
+    assert len(log.errors) == 1
+    assert server.connections_total - before == 5
+    with pytest.raises(SessionClosedError):
+        await session.set_prompt("too late")
+    session.disconnect()
+    server.faults.reject_connections = 0
+
+
+async def test_permanent_error_is_not_retried(background_server):
+    server = background_server
+    session = await RealtimeSession.connect(base_url=server.url, reconnect_delays=FAST_RETRY)
+    log = StateLog(session)
+    before = server.connections_total
+    server.send_error("Invalid API key (401)", close=True)
+    await _wait_for(lambda: session.connection_state == "disconnected", 5, "disconnected")
+    await asyncio.sleep(0.5)
+    assert server.connections_total == before
+    assert "reconnecting" not in log.states
+    assert any(isinstance(e, InvalidAPIKeyError) for e in log.errors)
+    session.disconnect()
+
+
+async def test_invalid_key_at_connect_is_a_clear_error():
+    from decart_widgets.server import LocalServer
+
+    with LocalServer(model="passthrough", valid_keys={"right"}).start_background() as server:
+        with pytest.raises(InvalidAPIKeyError) as info:
+            await RealtimeSession.connect(base_url=server.url, api_key="wrong")
+        assert info.value.code == "INVALID_API_KEY" and "wrong" not in str(info.value)
+        session = await RealtimeSession.connect(base_url=server.url, get_token=lambda: "right")
+        session.disconnect()
+
+
+async def test_moderation_rejection_raises_and_keeps_state(background_server):
+    session = await RealtimeSession.connect(
+        base_url=background_server.url, initial_state={"prompt": {"text": "watercolor", "enhance": True}}
+    )
+    try:
+        with pytest.raises(ServerError, match="moderation") as info:
+            await session.set_prompt("something nsfw")
+        assert info.value.code == "WEBRTC_SERVER_ERROR"
+        assert session.prompt == "watercolor" and session.is_connected()
+        await session.set_prompt("sketch")  # the session still works
+    finally:
+        session.disconnect()
+
+
+async def test_ack_timeouts_raise_timeout_errors(background_server):
+    session = await RealtimeSession.connect(base_url=background_server.url, prompt_timeout=0.3, image_timeout=0.3)
+    try:
+        background_server.faults.drop_acks = True
+        with pytest.raises(TimeoutError_) as info:
+            await session.set_prompt("anime")
+        assert info.value.code == "WEBRTC_TIMEOUT_ERROR" and info.value.phase == "prompt_ack"
+        with pytest.raises(TimeoutError_):
+            await session.set_image(_png(), timeout=0.3)
+        assert session.prompt is None
+    finally:
+        background_server.faults.drop_acks = False
+        session.disconnect()
+
+
+async def test_blocking_the_callers_thread_does_not_stop_frames(background_server):
+    session = await RealtimeSession.connect(base_url=background_server.url)
+    try:
+        await _wait_for(lambda: session.stats()["frames_received"] > 5, 5, "first frames")
+        before = session.stats()["frames_received"]
+        time.sleep(5)  # a notebook cell that blocks (on the caller's thread and loop)
+        during = session.stats()["frames_received"] - before
+        assert during >= 5 * 30 * 0.6, f"only {during} frames arrived while the caller blocked"
+        assert session.is_connected()
+    finally:
+        session.disconnect()
+
+
+def _socket_count() -> int:
+    fd_dir = "/proc/self/fd"
+    n = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)).startswith("socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def _peer_connections() -> int:
+    from aiortc import RTCPeerConnection
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, RTCPeerConnection) and o.connectionState != "closed")
+
+
+async def test_disconnect_leaves_nothing_running(background_server):
+    threads_before = {t.name for t in threading.enumerate()}
+    sockets_before = _socket_count()
+    session = await RealtimeSession.connect(base_url=background_server.url)
+    await session.snapshot()
+    assert any(t.name == "decart-media-loop" for t in threading.enumerate())
+    session.disconnect()
+    session.disconnect()  # idempotent
+    await _wait_for(lambda: not background_server.streams, 5, "server to see the close")
+    # the server (a separate owner, still running) may have started its own
+    # workers; none of the session's may remain
+    leftover = {t.name for t in threading.enumerate()} - threads_before
+    session_threads = {n for n in leftover if not n.startswith(SERVER_THREAD_PREFIXES)}
+    assert not session_threads, f"session threads left running: {session_threads}"
+    assert _socket_count() <= sockets_before
+    client_pcs = [pc for pc in _client_pcs()]
+    assert not client_pcs
+    with pytest.raises(SessionClosedError):
+        await session.set_prompt("after disconnect")
+    with pytest.raises(SessionClosedError):
+        session.replace_source(None)
+
+
+def _client_pcs():
+    from aiortc import RTCPeerConnection
+
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, RTCPeerConnection) and o.connectionState != "closed"
+            and o.signalingState != "closed"]
+
+
+async def test_bad_input_gets_clear_coded_errors(background_server, tmp_path):
+    url = background_server.url
+    with pytest.raises(ModelNotFoundError, match="lucy-2.1"):
+        await RealtimeSession.connect("nope-model", base_url=url)
+    with pytest.raises(InvalidBaseURLError):
+        await RealtimeSession.connect(base_url="http://127.0.0.1:1")
+    with pytest.raises(InvalidInputError, match="empty"):
+        await RealtimeSession.connect(base_url=url, initial_state={"prompt": {"text": "  "}})
+    with pytest.raises(InvalidInputError, match="unknown keys"):
+        await RealtimeSession.connect(base_url=url, initial_state={"promt": "x"})
+    with pytest.raises(InvalidInputError):
+        await RealtimeSession.connect(base_url=url, source="camera")
+    session = await RealtimeSession.connect(base_url=url)
+    try:
+        with pytest.raises(InvalidInputError, match="empty or blank"):
+            await session.set_prompt("")
+        with pytest.raises(InvalidInputError, match="must be a string"):
+            await session.set_prompt(42)
+        with pytest.raises(InvalidInputError, match="at least one"):
+            await session.set()
+        with pytest.raises(InvalidInputError, match="10 MB"):
+            await session.set_image(b"\x89PNG\r\n\x1a\n" + bytes(MAX_IMAGE_BYTES))
+        with pytest.raises(InvalidInputError, match="not an image"):
+            await session.set_image(b"definitely not an image")
+        with pytest.raises(InvalidInputError, match="scheme"):
+            await session.set_image("ftp://example.com/a.png")
+        with pytest.raises(InvalidInputError, match="True or False"):
+            await session.set_prompt("x", enhance="yes")
+        with pytest.raises(InvalidInputError, match="unknown event"):
+            session.on("frame_ready", lambda *a: None)
+        for err in (InvalidInputError("x"), ModelNotFoundError("y")):
+            assert err.code
+        assert session.is_connected()  # bad input never hurts the session
+        await session.set_prompt("still fine")
+    finally:
+        session.disconnect()
+
+
+async def test_no_key_for_a_remote_server_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("DECART_API_KEY", raising=False)
+    with pytest.raises(InvalidAPIKeyError, match="DECART_API_KEY"):
+        await RealtimeSession.connect(base_url="wss://api3.decart.ai.invalid")
+
+
+async def test_connect_from_a_plain_thread_with_its_own_loop(background_server):
+    """Public coroutines work from any event loop, not only the test's."""
+    result = {}
+
+    def worker():
+        async def main():
+            s = await RealtimeSession.connect(base_url=background_server.url)
+            await s.set_prompt("noir")
+            result["shape"] = (await s.snapshot()).shape
+            s.disconnect()
+
+        asyncio.run(main())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    await asyncio.get_running_loop().run_in_executor(None, t.join, 30)
+    assert result["shape"] == (720, 1280, 3)
