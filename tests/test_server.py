@@ -6,7 +6,9 @@ import asyncio
 import logging
 import re
 import time
+from datetime import datetime, timezone
 
+import aiohttp
 import numpy as np
 import pytest
 from _raw_client import PatternTrack, RawClient, pattern_frames
@@ -285,6 +287,75 @@ async def test_keys_never_reach_the_logs(local_server, caplog):
         await client.wait_for("prompt_ack")
     assert "sk-very-secret-123" not in caplog.text
     assert "api_key=***" in caplog.text
+
+
+# -- client tokens ---------------------------------------------------------------------
+
+
+async def _post_token(server: LocalServer, key: str | None, body: object = None, raw: str | None = None):
+    headers = {} if key is None else {"X-API-KEY": key}
+    async with aiohttp.ClientSession() as http:
+        kwargs = {"data": raw, "headers": {**headers, "Content-Type": "application/json"}} if raw is not None \
+            else {"json": body if body is not None else {}, "headers": headers}
+        async with http.post(f"{server.http_url}/v1/client/tokens", **kwargs) as resp:
+            return resp.status, await resp.json()
+
+
+async def test_token_endpoint_issues_tokens_for_valid_keys_only():
+    async with LocalServer(model="passthrough", valid_keys={"perm-key"}) as server:
+        status, body = await _post_token(server, "perm-key", {
+            "expiresIn": 120, "allowedModels": ["lucy-2.1"], "allowedOrigins": ["https://example.com"],
+            "constraints": {"realtime": {"maxSessionDuration": 300}}, "metadata": {"role": "viewer"}})
+        assert status == 200
+        assert body["apiKey"].startswith("ek_") and len(body["apiKey"]) > 20
+        assert body["token"].count(".") == 2
+        expires = datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00"))
+        assert abs((expires - datetime.now(timezone.utc)).total_seconds() - 120) < 5
+        assert body["permissions"]["models"] == ["lucy-2.1"]
+        assert body["constraints"] == {"realtime": {"maxSessionDuration": 300}}
+        status, default = await _post_token(server, "perm-key")
+        assert status == 200
+        lifetime = datetime.fromisoformat(default["expiresAt"].replace("Z", "+00:00")) - datetime.now(timezone.utc)
+        assert 55 < lifetime.total_seconds() <= 60
+        for key in ("wrong", None, body["apiKey"]):  # a token cannot mint tokens
+            status, error = await _post_token(server, key)
+            assert status == 401 and "401" in error["error"]
+        for bad in (0, 3601, "60", 1.5, True, -5):
+            status, error = await _post_token(server, "perm-key", {"expiresIn": bad})
+            assert status == 400 and "expiresIn" in error["error"]
+        status, error = await _post_token(server, "perm-key", {"allowedModels": "lucy-2.1"})
+        assert status == 400
+        status, error = await _post_token(server, "perm-key", raw="{not json")
+        assert status == 400
+
+
+async def test_tokens_are_realtime_keys_with_model_limits_and_expiry():
+    async with LocalServer(model="passthrough", valid_keys={"perm-key"}) as server:
+        _, limited = await _post_token(server, "perm-key", {"allowedModels": ["lucy-2.1"]})
+        for key in (limited["apiKey"], limited["token"]):
+            async with await RawClient.open(server.url, api_key=key, model="lucy-2.1") as client:
+                await client.send(protocol.Prompt("x"))
+                await client.wait_for("prompt_ack")
+        async with await RawClient.open(server.url, api_key=limited["apiKey"], model="lucy-2.5") as client:
+            error = (await client.wait_for("error"))["error"]
+            assert "not allowed" in error and "lucy-2.5" in error
+            await client.wait_closed()
+
+        _, short = await _post_token(server, "perm-key", {"expiresIn": 1})
+        running = await RawClient.open(server.url, api_key=short["apiKey"])
+        try:
+            await running.send(protocol.Prompt("before expiry"))
+            await running.wait_for("prompt_ack")
+            await asyncio.sleep(1.1)
+            mark = running.mark()
+            await running.send(protocol.Prompt("after expiry"))  # a running session outlives its token
+            await running.wait_for("prompt_ack", since=mark)
+            async with await RawClient.open(server.url, api_key=short["apiKey"]) as late:
+                error = (await late.wait_for("error"))["error"].lower()
+                assert "expired" in error and "401" in error
+                await late.wait_closed()
+        finally:
+            await running.close()
 
 
 # -- subscribe --------------------------------------------------------------------------

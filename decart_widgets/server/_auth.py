@@ -145,8 +145,11 @@ class KeyRing:
         signature = _b64(hmac.new(self._secret, f"{header}.{payload}".encode(), hashlib.sha256).digest())
         token = IssuedToken(api_key, f"{header}.{payload}.{signature}", expires_at, allowed_models, allowed_origins)
         self._tokens[api_key] = token
-        permissions = {"models": list(allowed_models) if allowed_models is not None else None,
-                       "origins": list(allowed_origins) if allowed_origins is not None else None}
+        permissions: dict[str, list[str]] = {}  # only the restrictions that were asked for
+        if allowed_models is not None:
+            permissions["models"] = list(allowed_models)
+        if allowed_origins is not None:
+            permissions["origins"] = list(allowed_origins)
         return {
             "apiKey": api_key,
             "token": token.jwt,
