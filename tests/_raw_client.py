@@ -96,6 +96,7 @@ class RawClient:
         self.messages: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
         self.pc: RTCPeerConnection | None = None
+        self.trickled = 0  # candidates sent as ice-candidate messages
         self.frames = 0
         self.last_frame: VideoFrame | None = None
         self.first_frame_at: float | None = None
@@ -209,6 +210,7 @@ class RawClient:
             stripped, candidates = strip_candidates(sdp)
             if not candidates_first:
                 await self.send(protocol.Offer(stripped))
+            self.trickled = len(candidates)
             for cand in candidates:
                 await self.send({"type": "ice-candidate", "candidate": {
                     "candidate": cand, "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": _ufrag(sdp)}})

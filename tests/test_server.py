@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from datetime import datetime, timezone
+from fractions import Fraction
 
 import aiohttp
 import numpy as np
@@ -21,9 +23,13 @@ from _server_helpers import (
     streaming_client,
     strip_of,
 )
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 from decart_widgets import protocol
 from decart_widgets.server import Faults, LocalServer, ModelState
+from decart_widgets.server._tracks import FrameProcessor, OutputTrack
 from decart_widgets.stamp import read_stamp, stamp
 
 pytestmark = pytest.mark.timeout(40)
@@ -183,12 +189,19 @@ async def test_bad_image_data_is_rejected_and_state_kept(local_server):
 # -- ICE ------------------------------------------------------------------------
 
 
+def _server_remote_candidates(server: LocalServer) -> list[object]:
+    (pc,) = server.peer_connections
+    ice = pc.getTransceivers()[0].receiver.transport.transport
+    return [c for c in ice.getRemoteCandidates() if c.type != "prflx"]
+
+
 async def test_trickled_candidates_after_the_offer_then_null(local_server):
     async with await RawClient.open(local_server.url) as client:
         await client.start_media(PatternTrack(), trickle=True)
         await client.wait_frames(3)
         events = [e for e in local_server.events if e["type"] == "ice-candidate"]
         assert events and events[-1]["end"] is True
+        assert len(_server_remote_candidates(local_server)) == client.trickled > 0
 
 
 async def test_candidates_before_the_offer_are_queued(local_server):
@@ -197,6 +210,8 @@ async def test_candidates_before_the_offer_are_queued(local_server):
         await client.wait_frames(3)
         types = [e["type"] for e in local_server.events if e["source"] == "client"]
         assert types.index("ice-candidate") < types.index("offer")
+        # applied once the offer was: the server's ICE agent knows every one of them
+        assert len(_server_remote_candidates(local_server)) == client.trickled > 0
 
 
 async def test_empty_candidate_string_ends_candidates(local_server):
@@ -229,6 +244,7 @@ async def test_garbage_then_a_working_session_on_the_same_socket(local_server):
         await client.ws.send_bytes(b"\x00\x01binary")
         error = await client.wait_for("error")  # the garbage offer is answered with an error, not a crash
         assert "offer" in error["error"]
+        assert local_server.peer_connections == []  # the failed offer left no peer connection
         await client.send(protocol.Prompt("sketch", enhance_prompt=True))
         assert (await client.wait_for("prompt_ack"))["prompt"] == "sketch"
         await client.start_media(PatternTrack())
@@ -482,6 +498,69 @@ async def test_model_may_change_the_frame_size():
             assert (client.last_frame.width, client.last_frame.height) == (160, 120)
 
 
+class _ListTrack(MediaStreamTrack):
+    """Hands out the given frames quickly, then ends."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[VideoFrame]) -> None:
+        super().__init__()
+        self._frames = list(frames)
+        self.exhausted = asyncio.Event()
+
+    async def recv(self) -> VideoFrame:
+        await asyncio.sleep(0.02)  # a real track waits for its next frame
+        if not self._frames:
+            self.exhausted.set()
+            raise MediaStreamError
+        return self._frames.pop(0)
+
+
+class _RecordingOutput(OutputTrack):
+    def __init__(self) -> None:
+        super().__init__(on_frame_sent=lambda: None)
+        self.frames: list[VideoFrame] = []
+        self.changed = asyncio.Event()
+
+    def put(self, frame: VideoFrame) -> None:
+        self.frames.append(frame)
+        self.changed.set()
+
+
+async def test_frame_processor_latest_frame_wins_and_keeps_timing_and_stamp():
+    gate = threading.Event()
+    seen: list[int | None] = []
+
+    def model(frame: np.ndarray, state: ModelState) -> np.ndarray:
+        seen.append(read_stamp(frame))
+        gate.wait(5)
+        return 255 - frame
+
+    inputs = []
+    for i, rgb in enumerate(pattern_frames(640, 480, 5)):
+        frame = VideoFrame.from_ndarray(stamp(rgb, i), format="rgb24")
+        frame.pts, frame.time_base = i * 3000, Fraction(1, 90000)
+        inputs.append(frame)
+    output = _RecordingOutput()
+    processor = FrameProcessor(model, ModelState, output, thread_name="decart-server-model-unit")
+    track = _ListTrack(inputs)
+    processor.set_input(track)
+    await asyncio.wait_for(track.exhausted.wait(), 5)  # every frame arrived while the model was busy
+    gate.set()
+    while len(output.frames) < 2:
+        output.changed.clear()
+        await asyncio.wait_for(output.changed.wait(), 5)
+    assert seen == [0, 4]  # frames 1-3 were replaced by newer ones, never queued
+    assert (processor.frames_in, processor.frames_out, processor.frames_dropped) == (5, 2, 3)
+    assert [f.pts for f in output.frames] == [0, 12000]
+    assert all(f.time_base == Fraction(1, 90000) for f in output.frames)
+    last = output.frames[-1].to_ndarray(format="rgb24")
+    assert read_stamp(last) == 4  # the strip came back from the input, the rest is inverted
+    assert center_diff(last, 255 - pattern_frames(640, 480, 5)[4]) < 4
+    await processor.close()
+    assert not any(n == "decart-server-model-unit_0" for n in server_threads())
+
+
 async def test_ticks_about_once_per_interval():
     async with LocalServer(model="passthrough", tick_interval=1.0) as server:
         async with await streaming_client(server.url) as client:
@@ -558,6 +637,7 @@ async def test_cleanup_after_stop_on_the_callers_loop():
 
     await server.stop()  # with both clients still connected
     await server.stop()  # idempotent
+    assert main.of_type("generation_ended")[0]["reason"] == "server_shutdown"
     assert server.peer_connections == [] and all(pc.connectionState == "closed" for pc in pcs)
     assert server.streams == []
     assert server_threads() == []

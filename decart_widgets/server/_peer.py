@@ -67,9 +67,13 @@ class ServerPeer:
             # created before the offer is applied, so it takes the offer's first
             # video m-line: sendrecv for a sending client, sendonly for recvonly
             prefer_codec(pc.addTransceiver(outgoing, direction="sendrecv"))
-        with loopback_ice(self._loopback):
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
+        try:
+            with loopback_ice(self._loopback):
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+        except BaseException:
+            await self.close()
+            raise
         self._answered = True
         queued, self._queued = self._queued, []
         for item in queued:
