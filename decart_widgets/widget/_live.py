@@ -1,0 +1,437 @@
+"""``DecartLive``: the notebook widget (anywidget). Traits and lifecycle only;
+the browser link, transports, server choice and session lifecycle live in
+their own modules.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from .._loop import media_loop
+from ..errors import DecartError, InvalidInputError
+from ..images import MAX_IMAGE_BYTES
+from ..media.browser import BrowserCameraSource
+from ..models import ModelDefinition, get_model, realtime_model_names
+from ..session import ConnectionState, RealtimeSession
+from ._assets import load_css, load_esm
+from ._browser_link import BrowserLink
+from ._hub import OutputHub
+from ._server_choice import ServerChoice, choose_server
+from ._session_runner import SessionRunner
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DecartLive"]
+
+_UNSET: Any = object()
+#: Seconds between stats updates (and stale-view checks).
+STATS_INTERVAL_S = 1.0
+
+
+class DecartLive(anywidget.AnyWidget):
+    """A realtime Decart model in a notebook: camera, output video, prompt.
+
+    ``display(DecartLive(model="lucy-2.1"))`` shows the camera and the
+    model's output side by side with the prompt controls. With a key
+    (``api_key=``, ``$DECART_API_KEY`` or ``get_token=``) it talks to Decart;
+    with none it starts the embedded local server (a stand-in model) and says
+    so. The key stays in the kernel: it is never a trait, never sent to the
+    browser and never saved in the notebook.
+
+    :param model: realtime model name (see :attr:`models`) or a
+        :class:`~decart_widgets.models.ModelDefinition`.
+    :param prompt: initial prompt ("" for none).
+    :param enhance: let the server enhance prompts.
+    :param transport: "auto" (WebRTC, falling back to comm), "webrtc" or "comm".
+    :param mirror: "auto" (mirror front cameras), "on" or "off".
+    :param server: None (Decart with a key, else local), "local", "decart" or a ws(s):// URL.
+    :param api_key: Decart API key (kept in the kernel only).
+    :param get_token: callable returning a short-lived token (called per connect).
+    :param local_model: the local server's model: None (effects), "passthrough" or a callable.
+    :param connect: connect at once (default); else call :meth:`connect` or press Connect.
+    """
+
+    _esm = load_esm()
+    _css = load_css()
+
+    model = t.Unicode("lucy-2.1").tag(sync=True)
+    """Realtime model name (str, default ``"lucy-2.1"``). Changing it reconnects
+    with the same prompt and reference image."""
+
+    models = t.List(t.Unicode(), read_only=True).tag(sync=True)
+    """The model names the picker offers (list of str, read-only)."""
+
+    prompt = t.Unicode("").tag(sync=True)
+    """The text prompt (str, default ``""``). Set from Python it applies at once;
+    typed in the UI it applies after 300 ms of quiet or on Enter."""
+
+    enhance = t.Bool(True).tag(sync=True)
+    """Let the server enhance the prompt (bool, default True)."""
+
+    state = t.UseEnum(ConnectionState, default_value=ConnectionState.DISCONNECTED).tag(
+        sync=True, to_json=lambda v, _w: v.value if isinstance(v, ConnectionState) else v
+    )
+    """Connection state (:class:`~decart_widgets.session.ConnectionState`: connecting,
+    connected, generating, reconnecting, disconnected; read by the UI's status pill)."""
+
+    session_id = t.Unicode(None, allow_none=True).tag(sync=True)
+    """The server's id for the live session (str or None)."""
+
+    generation_seconds = t.Int(0).tag(sync=True)
+    """Generated (billed) seconds of the current session, from ``generation_tick`` (int)."""
+
+    error = t.Dict(None, allow_none=True).tag(sync=True)
+    """The last error as ``{"message": str, "code": str}``, or None; the UI shows it in a banner."""
+
+    transport = t.Enum(("auto", "webrtc", "comm"), "auto").tag(sync=True)
+    """Requested browser↔kernel transport: "auto" (default: WebRTC with a short
+    deadline, then comm), "webrtc" or "comm"."""
+
+    transport_in_use = t.Unicode(None, allow_none=True).tag(sync=True)
+    """The transport the camera view uses now: "webrtc", "comm" or None (no view yet)."""
+
+    mirror = t.Enum(("auto", "on", "off"), "auto").tag(sync=True)
+    """Mirror the camera left-right before the model sees it (selfie view):
+    "auto" (default: front cameras and cameras that do not say), "on" or "off"."""
+
+    stats = t.Dict({}).tag(sync=True)
+    """About once a second: fps_out, latency_ms, frames sent/received,
+    generation_seconds, camera and transport counters (dict)."""
+
+    server = t.Unicode("local", read_only=True).tag(sync=True)
+    """Where the session goes: "local", "decart" or a ws(s):// URL (no key)."""
+
+    server_note = t.Unicode("", read_only=True).tag(sync=True)
+    """What the UI says about the server, e.g. "local demo model: no DECART_API_KEY"."""
+
+    active = t.Bool(True).tag(sync=True)
+    """True while the widget should hold a session (the Connect/Disconnect button sets it)."""
+
+    image_name = t.Unicode("").tag(sync=True)
+    """File name of the reference image in use ("" for none)."""
+
+    max_image_bytes = t.Int(MAX_IMAGE_BYTES, read_only=True).tag(sync=True)
+    """Largest reference image the UI uploads (bytes)."""
+
+    def __init__(
+        self,
+        model: str | ModelDefinition = "lucy-2.1",
+        *,
+        prompt: str = "",
+        enhance: bool = True,
+        transport: str = "auto",
+        mirror: str = "auto",
+        server: str | None = None,
+        api_key: str | None = None,
+        get_token: Any = None,
+        local_model: Any = None,
+        connect: bool = True,
+    ) -> None:
+        model_def = get_model(model)
+        choice = choose_server(server, api_key, get_token)
+        names = realtime_model_names()
+        if model_def.name not in names:
+            names = [model_def.name, *names]
+        self._model_def = model_def
+        self._choice: ServerChoice = choice
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._suppress_apply = False
+        super().__init__(
+            model=model_def.name, prompt=prompt, enhance=enhance, transport=transport,
+            mirror=mirror, active=connect,
+        )
+        self.set_trait("models", names)
+        self.set_trait("server", choice.label)
+        self.set_trait("server_note", choice.note)
+        self._loop = media_loop.acquire()
+        self._camera = BrowserCameraSource()
+        self._facing: str | None = None
+        self._hub = OutputHub()
+        self._runner = SessionRunner(
+            choice, self._camera, self._hub, local_model=local_model,
+            on_state=self._set_state, on_tick=self._set_tick,
+            on_error=self._set_error, on_session=self._set_session,
+            on_ended=lambda: setattr(self, "active", False),
+        )
+        self._runner.desired.prompt, self._runner.desired.enhance = prompt, enhance
+        self._link = BrowserLink(
+            self._send_msg, self._camera, self._hub,
+            on_transport=lambda name: self.set_trait("transport_in_use", name),
+            on_camera_error=self._camera_error, on_views=lambda n: None,
+            on_image=self._upload_image, on_image_clear=self._clear_image,
+            on_mirror_facing=self._set_facing,
+        )
+        self._apply_mirror()
+        self.on_msg(self._on_custom_msg)
+        self._stats_future = media_loop.submit(self._stats_loop())
+        if connect:
+            self._submit(self._runner.start(self._model_def))
+
+    # ----------------------------------------------------------- properties
+
+    @property
+    def session(self) -> RealtimeSession | None:
+        """The live :class:`~decart_widgets.session.RealtimeSession` (None until connected):
+        taps, snapshots and recording work on it while the widget shows the video."""
+        return self._runner.session
+
+    @property
+    def camera(self) -> BrowserCameraSource:
+        """The browser camera source the session reads (counters in :meth:`BrowserCameraSource.stats`)."""
+        return self._camera
+
+    @property
+    def local_server(self) -> Any:
+        """The embedded :class:`~decart_widgets.server.LocalServer` when the widget runs one, else None."""
+        return self._runner.server
+
+    # ---------------------------------------------------------- callbacks
+    # (media loop thread; trait changes from any thread are sent by ipywidgets)
+
+    def _set_state(self, state: str) -> None:
+        self.state = ConnectionState(state)
+        if state in ("connected", "generating"):
+            sess = self._runner.session
+            self.session_id = sess.session_id if sess is not None else None
+
+    def _set_tick(self, seconds: int) -> None:
+        self.generation_seconds = int(seconds)
+
+    def _set_error(self, error: DecartError | None) -> None:
+        if error is None:
+            if self.error is not None and self.error.get("code") != "CAMERA_ERROR":
+                self.error = None
+            return
+        self.error = {"message": error.message, "code": error.code}
+
+    def _set_session(self, session: RealtimeSession | None) -> None:
+        if session is None:
+            self.session_id = None
+        else:
+            self.generation_seconds = 0
+            self.session_id = session.session_id
+
+    def _camera_error(self, name: str, message: str) -> None:
+        self.error = {"message": f"camera: {message or name}", "code": "CAMERA_ERROR"}
+
+    def _set_facing(self, facing: str | None) -> None:
+        self._facing = facing
+        self._apply_mirror()
+
+    def _apply_mirror(self) -> None:
+        m = self.mirror
+        self._camera.mirror = m == "on" or (m == "auto" and self._facing != "environment")
+
+    # -------------------------------------------------------------- traits
+
+    @t.validate("model")
+    def _check_model(self, proposal: dict[str, Any]) -> str:
+        name = proposal["value"]
+        current = getattr(self, "_model_def", None)
+        if current is not None and name == current.name:
+            return name
+        get_model(name)  # raises ModelNotFoundError with the valid names
+        return name
+
+    @t.observe("model")
+    def _model_changed(self, change: dict[str, Any]) -> None:
+        if not hasattr(self, "_runner") or change["new"] == self._model_def.name:
+            return
+        self._model_def = get_model(change["new"])
+        if self.active:
+            self._submit(self._runner.restart(self._model_def))
+
+    @t.observe("prompt", "enhance")
+    def _prompt_changed(self, change: dict[str, Any]) -> None:
+        if not hasattr(self, "_runner") or self._suppress_apply:
+            return
+        self._runner.desired.prompt, self._runner.desired.enhance = self.prompt, self.enhance
+        self._submit(self._runner.request_apply())
+
+    @t.observe("mirror")
+    def _mirror_changed(self, change: dict[str, Any]) -> None:
+        if hasattr(self, "_camera"):
+            self._apply_mirror()
+
+    @t.observe("active")
+    def _active_changed(self, change: dict[str, Any]) -> None:
+        if not hasattr(self, "_runner") or self._closed:
+            return
+        if change["new"]:
+            self._submit(self._runner.start(self._model_def))
+        else:
+            self._submit(self._runner.stop())
+
+    # ------------------------------------------------------------ messages
+
+    def _send_msg(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        if self._closed or self.comm is None:
+            return
+        self.send(content, buffers or None)
+
+    def _on_custom_msg(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
+        self._link.handle(content, buffers)
+
+    def _upload_image(self, data: bytes, name: str, reply: Any) -> None:
+        if len(data) > MAX_IMAGE_BYTES:
+            reply(False, f"image is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+            return
+        self._set_image(data, name, reply)
+
+    def _clear_image(self, reply: Any) -> None:
+        self._set_image(None, "", reply)
+
+    def _set_image(self, data: bytes | None, name: str, reply: Any) -> None:
+        runner = self._runner
+        runner.desired.image = data
+        runner.desired.image_version += 1
+        self.image_name = name
+        if runner.session is None:
+            reply(True, None)  # applied when the session connects
+            return
+
+        async def apply() -> None:
+            async with runner._get_lock():
+                session = runner.session
+                d = runner.desired
+                if session is None:
+                    return
+                await runner.apply_now(session, d.prompt, d.enhance, d.image, True)
+                runner._applied = (d.prompt, d.enhance, d.image_version)
+
+        def done(f: concurrent.futures.Future[None]) -> None:
+            exc = f.exception()
+            if exc is None:
+                reply(True, None)
+                self._set_error(None)
+            else:
+                message = exc.message if isinstance(exc, DecartError) else str(exc)
+                reply(False, message)
+                self._set_error(exc if isinstance(exc, DecartError) else DecartError(message))
+
+        self._submit(apply()).add_done_callback(done)
+
+    # -------------------------------------------------------------- public
+
+    def set(self, *, prompt: str | None = None, image: Any = _UNSET, enhance: bool | None = None,
+            timeout: float = 30.0) -> None:
+        """Replace the prompt and/or reference image atomically; returns once the
+        server acknowledged it (raises e.g. on a moderation rejection).
+        ``image=None`` clears the image."""
+        if prompt is None and image is _UNSET:
+            raise InvalidInputError("set() needs at least one of prompt= or image=")
+        enh = self.enhance if enhance is None else enhance
+        fut = media_loop.submit(self._runner.set_now(prompt, enh, None if image is _UNSET else image,
+                                                     image is not _UNSET))
+        try:
+            fut.result(timeout)
+        except DecartError as exc:
+            self._set_error(exc)
+            raise
+        self._suppress_apply = True
+        try:
+            if prompt is not None:
+                self.prompt = prompt
+            self.enhance = enh
+            if image is not _UNSET:
+                self.image_name = "" if image is None else (image if isinstance(image, str) and len(image) < 200 else "image")
+        finally:
+            self._suppress_apply = False
+
+    def connect(self, wait: bool = True, timeout: float = 60.0) -> None:
+        """Connect (if not connected); with ``wait``, return once connected
+        (raises the connect error, if any)."""
+        self.active = True
+        fut = self._submit(self._runner.start(self._model_def))
+        if wait:
+            fut.result(timeout)
+            if self._runner.session is None and self.error:
+                raise DecartError(self.error["message"], code=self.error["code"])
+
+    def disconnect(self) -> None:
+        """End the session (the widget stays; :meth:`connect` starts a new one)."""
+        self.active = False
+        self._submit(self._runner.stop()).result(30)
+
+    def wait_for_state(self, *states: str, timeout: float = 30.0) -> str:
+        """Block until :attr:`state` is one of ``states``; returns it."""
+        done = threading.Event()
+        wanted = {str(s) for s in states}
+
+        def check(_: Any = None) -> None:
+            if self.state.value in wanted:
+                done.set()
+
+        self.observe(check, "state")
+        try:
+            check()
+            if not done.wait(timeout):
+                raise TimeoutError(f"state is {self.state.value}, not {sorted(wanted)}, after {timeout} s")
+        finally:
+            self.unobserve(check, "state")
+        return self.state.value
+
+    def close(self) -> None:
+        """Stop everything: session, transports, local server, media loop reference. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if media_loop.in_loop_thread():
+            threading.Thread(target=self._close_blocking, name="decart-widget-close", daemon=True).start()
+        else:
+            self._close_blocking()
+        super().close()
+
+    def _close_blocking(self) -> None:
+        try:
+            self._stats_future.cancel()
+            self._link.close()
+            media_loop.submit(self._runner.close()).result(30)
+        except Exception:  # noqa: BLE001 - close never raises
+            log.warning("widget close did not finish cleanly", exc_info=True)
+        finally:
+            media_loop.release()
+
+    def __repr__(self) -> str:
+        return (f"<DecartLive model={self.model!r} server={self.server!r} "
+                f"state={self.state.value} transport={self.transport_in_use or self.transport!r}>")
+
+    # ------------------------------------------------------------- helpers
+
+    def _submit(self, coro: Any) -> concurrent.futures.Future[Any]:
+        fut = media_loop.submit(coro)
+
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is not None:
+                exc = f.exception()
+                log.warning("widget task failed: %s", exc)
+                self._set_error(exc if isinstance(exc, DecartError) else DecartError(str(exc)))
+
+        fut.add_done_callback(done)
+        return fut
+
+    async def _stats_loop(self) -> None:
+        import asyncio
+
+        while not self._closed:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            try:
+                self._link.drop_stale_views()
+                session = self._runner.session
+                stats: dict[str, Any] = dict(session.stats()) if session is not None else {}
+                stats.update(self._link.stats())
+                stats["transport"] = self.transport_in_use
+                if session is not None and self.session_id != session.session_id:
+                    self.session_id = session.session_id
+                if stats != self.stats:
+                    self.stats = stats
+            except Exception:  # noqa: BLE001 - stats must never stop
+                log.debug("stats update failed", exc_info=True)

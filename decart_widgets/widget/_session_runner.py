@@ -1,0 +1,268 @@
+"""The widget's session lifecycle on the media loop: connect, disconnect,
+model switches (disconnect + connect with the same prompt and image) and
+prompt/image updates, serialized by one lock so they never interleave.
+
+The local server, when the widget uses it, is started here on first connect
+and closed by :meth:`SessionRunner.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._loop import media_loop
+from ..errors import DecartError, InvalidInputError
+from ..media.browser import BrowserCameraSource
+from ..models import ModelDefinition
+from ..session import RealtimeSession
+from ._hub import OutputHub
+from ._server_choice import ServerChoice
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SessionRunner", "Desired"]
+
+
+@dataclass
+class Desired:
+    """What the user asked for; applied to the live session, newest wins."""
+
+    prompt: str = ""
+    enhance: bool = True
+    image: Any = None  # an ImageInput: bytes, path, array, ...
+    image_version: int = 0
+
+
+class SessionRunner:
+    def __init__(
+        self,
+        choice: ServerChoice,
+        source: BrowserCameraSource,
+        hub: OutputHub,
+        *,
+        local_model: Any = None,
+        on_state: Callable[[str], None],
+        on_tick: Callable[[int], None],
+        on_error: Callable[[DecartError | None], None],
+        on_session: Callable[[RealtimeSession | None], None],
+        on_ended: Callable[[], None],
+    ) -> None:
+        self._choice = choice
+        self._source = source
+        self._hub = hub
+        self._local_model = local_model
+        self._on_state, self._on_tick = on_state, on_tick
+        self._on_error, self._on_session = on_error, on_session
+        self._on_ended = on_ended
+        self._lock: asyncio.Lock | None = None
+        self.session: RealtimeSession | None = None
+        self.server: Any = None  # LocalServer when the widget owns one
+        self.desired = Desired()
+        self._applied: tuple[str, bool, int] | None = None
+        self._apply_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------ helpers
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def _base_url(self) -> str:
+        if self._choice.kind != "local":
+            assert self._choice.base_url is not None
+            return self._choice.base_url
+        if self.server is None:
+            from ..server import LocalServer
+
+            server = LocalServer(model=self._local_model)
+            await asyncio.to_thread(server.start_background)
+            self.server = server
+        return str(self.server.url)
+
+    def _initial_state(self) -> dict[str, Any] | None:
+        d = self.desired
+        initial: dict[str, Any] = {}
+        if d.prompt.strip():
+            initial["prompt"] = {"text": d.prompt, "enhance": d.enhance}
+        if d.image is not None:
+            initial["image"] = d.image
+        return initial or None
+
+    # ---------------------------------------------------------- lifecycle
+
+    async def start(self, model: ModelDefinition) -> None:
+        async with self._get_lock():
+            if self._closed or self.session is not None:
+                return
+            await self._connect(model)
+
+    async def _connect(self, model: ModelDefinition) -> None:
+        self._on_error(None)
+        self._on_state("connecting")
+        d = self.desired
+        applied = (d.prompt, d.enhance, d.image_version)
+        try:
+            base_url = await self._base_url()
+            session = await RealtimeSession.connect(
+                model,
+                source=self._source,
+                base_url=base_url,
+                api_key=self._choice.api_key,
+                get_token=self._choice.get_token,
+                initial_state=self._initial_state(),
+            )
+        except DecartError as exc:
+            self._on_error(exc)
+            self._on_state("disconnected")
+            return
+        except Exception as exc:  # noqa: BLE001 - shown in the banner, not lost in a log
+            log.warning("connect failed", exc_info=True)
+            self._on_error(DecartError(f"connect failed: {exc}"))
+            self._on_state("disconnected")
+            return
+        if self._closed:
+            await asyncio.to_thread(session.disconnect)
+            return
+        self._applied = applied
+        self.session = session
+        session.output.listeners.append(self._hub.push)
+        session.on("connection_change", self._session_state(session))
+        session.on("generation_tick", self._on_tick)
+        session.on("error", self._session_error(session))
+        self._on_session(session)
+        self._on_state(session.connection_state)
+        self._kick_apply()  # anything typed while connecting
+
+    def _session_state(self, session: RealtimeSession) -> Callable[[str], None]:
+        def handler(state: str) -> None:
+            if session is not self.session:
+                return  # a session we are closing ourselves
+            if state == "disconnected":
+                # it ended on its own (reconnects failed, key rejected, ...)
+                self.session = None
+                if self._hub.push in session.output.listeners:
+                    session.output.listeners.remove(self._hub.push)
+                self._on_session(None)
+                self._on_state(state)
+                self._on_ended()
+                return
+            self._on_state(state)
+        return handler
+
+    def _session_error(self, session: RealtimeSession) -> Callable[[DecartError], None]:
+        def handler(error: DecartError) -> None:
+            if session is self.session:
+                self._on_error(error)
+        return handler
+
+    async def stop(self) -> None:
+        async with self._get_lock():
+            await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        session, self.session = self.session, None
+        if session is None:
+            return
+        if self._hub.push in session.output.listeners:
+            session.output.listeners.remove(self._hub.push)
+        self._on_session(None)
+        await asyncio.to_thread(session.disconnect)
+        self._on_state("disconnected")
+
+    async def restart(self, model: ModelDefinition) -> None:
+        """Switch models: disconnect, then connect with the same prompt and image."""
+        async with self._get_lock():
+            if self._closed:
+                return
+            await self._disconnect()
+            await self._connect(model)
+
+    # ------------------------------------------------------------ updates
+
+    def _kick_apply(self) -> None:
+        if self._apply_task is None or self._apply_task.done():
+            self._apply_task = asyncio.get_running_loop().create_task(self._apply_loop())
+
+    async def request_apply(self) -> None:
+        """Apply :attr:`desired` to the session (coalesced, in order)."""
+        self._kick_apply()
+
+    async def _apply_loop(self) -> None:
+        while True:
+            async with self._get_lock():
+                session = self.session
+                d = self.desired
+                want = (d.prompt, d.enhance, d.image_version)
+                if session is None or want == self._applied:
+                    return
+                image_changed = self._applied is None or d.image_version != self._applied[2]
+                try:
+                    await self.apply_now(session, d.prompt, d.enhance, d.image, image_changed)
+                except DecartError as exc:
+                    self._on_error(exc)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("could not apply prompt/image", exc_info=True)
+                    self._on_error(DecartError(str(exc)))
+                else:
+                    self._on_error(None)
+                self._applied = want  # applied or rejected: do not retry the same input
+
+    @staticmethod
+    async def apply_now(
+        session: RealtimeSession, prompt: str, enhance: bool, image: bytes | None, image_changed: bool
+    ) -> None:
+        text = prompt if prompt.strip() else None
+        if image_changed:
+            await session.set(prompt=text, image=image, enhance=enhance)
+        elif text is not None:
+            await session.set(prompt=text, enhance=enhance)
+
+    async def set_now(self, prompt: str | None, enhance: bool, image: Any, image_given: bool) -> None:
+        """``DecartLive.set``: apply at once and remember it as the desired
+        state (a model switch restores it); raises on rejection."""
+        async with self._get_lock():
+            session = self.session
+            if session is None:
+                raise InvalidInputError("the widget is not connected; call connect() first")
+            kwargs: dict[str, Any] = {"enhance": enhance}
+            if prompt is not None:
+                kwargs["prompt"] = prompt
+            if image_given:
+                kwargs["image"] = image
+            await session.set(**kwargs)
+            d = self.desired
+            if prompt is not None:
+                d.prompt = prompt
+            d.enhance = enhance
+            if image_given:
+                d.image = image
+                d.image_version += 1
+            self._applied = (d.prompt, d.enhance, d.image_version)
+
+    async def close(self) -> None:
+        async with self._get_lock():
+            self._closed = True
+            await self._disconnect()
+            server, self.server = self.server, None
+        if self._apply_task is not None and not self._apply_task.done():
+            self._apply_task.cancel()
+        if server is not None:
+            await asyncio.to_thread(server.close)
+
+
+def run_on_media_loop(coro: Any) -> Any:
+    """Submit to the media loop; the returned future logs an unexpected failure."""
+    fut = media_loop.submit(coro)
+
+    def done(f: Any) -> None:
+        if not f.cancelled() and f.exception() is not None:
+            log.warning("widget task failed", exc_info=f.exception())
+
+    fut.add_done_callback(done)
+    return fut

@@ -1,0 +1,70 @@
+// @ts-check
+/**
+ * The "webrtc" transport: a peer connection to aiortc in the kernel,
+ * signaled over the widget's comm (one request with an id, candidates inline).
+ */
+import { dwRequest, dwWaitFor } from "./rpc.js";
+
+/**
+ * Connect, or throw within `deadlineMs` (the caller falls back to comm).
+ * @param {{
+ *   model: import("./rpc.js").AnyModel,
+ *   view: string,
+ *   signal: AbortSignal,
+ *   stream: MediaStream | null,
+ *   video: HTMLVideoElement,
+ *   deadlineMs: number,
+ *   onLost: () => void,
+ * }} opts
+ */
+export async function dwStartWebRTC({ model, view, signal, stream, video, deadlineMs, onLost }) {
+  const t0 = performance.now();
+  const left = () => Math.max(1, deadlineMs - (performance.now() - t0));
+  const ac = new AbortController();
+  signal.addEventListener("abort", () => ac.abort(), { once: true });
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    ac.abort();
+    pc.close();
+    if (video.srcObject) video.srcObject = null;
+    model.send({ type: "rtc_close", view });
+  };
+  ac.signal.addEventListener("abort", stop, { once: true });
+  try {
+    const track = stream?.getVideoTracks()[0];
+    if (track && stream) pc.addTransceiver(track, { direction: "sendrecv", streams: [stream] });
+    else pc.addTransceiver("video", { direction: "recvonly" });
+    pc.ontrack = (ev) => {
+      video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+      video.play().catch(() => {});
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await dwWaitFor(pc, "icegatheringstatechange", () => pc.iceGatheringState === "complete", Math.min(2000, left()), ac.signal);
+    const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
+    const reply = await dwRequest(model, { type: "rtc_offer", view, sdp: local.sdp }, ["rtc_answer", "rtc_error"], left(), ac.signal);
+    if (reply.type === "rtc_error") throw new Error(`kernel refused WebRTC: ${reply.message}`);
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    const ok = await dwWaitFor(pc, "connectionstatechange", () => pc.connectionState === "connected", left(), ac.signal);
+    if (!ok) throw new Error(`WebRTC to the kernel did not connect within ${Math.round(deadlineMs / 1000)} s (UDP blocked?)`);
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  pc.addEventListener("connectionstatechange", () => {
+    if (!stopped && (pc.connectionState === "failed" || pc.connectionState === "closed")) {
+      stop();
+      onLost();
+    }
+  });
+  return {
+    name: "webrtc",
+    stop,
+    /** @param {HTMLVideoElement | null} _video the camera goes in the offer; a new owner reconnects */
+    setCamera(_video) {},
+    stats: () => ({}),
+    pc,
+  };
+}
