@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from decart_widgets import protocol
-from decart_widgets._rtc import loopback_ice, new_peer_connection
+from decart_widgets._rtc import loopback_ice, new_peer_connection, prefer_codec
 from decart_widgets.stamp import stamp
 
 _CLOCK = 90_000
@@ -184,11 +184,12 @@ class RawClient:
     # -- media ----------------------------------------------------------
     async def start_media(self, track: MediaStreamTrack | None = None, *, trickle: bool = False,
                           candidates_first: bool = False, end_of_candidates: bool = True,
-                          wait_answer: bool = True) -> None:
+                          wait_answer: bool = True, prefer: str | None = None) -> None:
         """Offer (sending ``track``, or recvonly video+audio without one) and
         apply the answer. ``trickle`` sends the candidates as JS clients do:
         right after the offer, one message each, then a null candidate;
-        ``candidates_first`` sends them (trickled) before the offer."""
+        ``candidates_first`` sends them (trickled) before the offer; ``prefer``
+        (e.g. ``"video/H264"``) puts that codec first in the offer."""
         pc = self.pc = new_peer_connection()
 
         @pc.on("track")
@@ -201,6 +202,8 @@ class RawClient:
             pc.addTransceiver("audio", direction="recvonly")
         else:
             pc.addTrack(track)
+        if prefer is not None:
+            prefer_codec(pc.getTransceivers()[0], prefer)
         with loopback_ice():
             await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
