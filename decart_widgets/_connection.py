@@ -20,6 +20,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from . import protocol as P
+from ._bitrate import vp8_bitrate
 from ._rtc import loopback_ice, new_peer_connection, prefer_codec
 from .errors import (
     DecartError,
@@ -66,7 +67,9 @@ class Connection:
         timeouts: Timeouts,
         on_event: Callable[[str, Any], None],
         on_output_frame: Callable[[Any], None],
+        bitrate: int | None = None,
     ) -> None:
+        self._bitrate = bitrate
         self._url = url
         self._track = track
         self._loopback = loopback
@@ -128,7 +131,9 @@ class Connection:
         # ride in the SDP; tell the server there are no more to trickle.
         await self.channel.send(P.IceCandidate(None))
         answer = await self._wait(self._answer, "answer")
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        # the sender starts here; its encoder takes the pinned bitrate
+        with vp8_bitrate(self._bitrate):
+            await self.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
         self._remote_set = True
         for cand in self._pending_candidates:
             await self._add_candidate(cand)

@@ -16,6 +16,7 @@ __all__ = [
     "ServerError",
     "SignalingError",
     "SessionClosedError",
+    "CallbackError",
     "is_permanent_error",
 ]
 
@@ -84,6 +85,12 @@ class ServerError(DecartError):
 
 class SignalingError(DecartError):
     code = "WEBRTC_SIGNALING_ERROR"
+
+
+class CallbackError(DecartError):
+    """A user callback (frame tap or input transform) raised; media went on."""
+
+    code = "CALLBACK_ERROR"
 
 
 class SessionClosedError(DecartError, RuntimeError):

@@ -15,7 +15,8 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,7 @@ import numpy as np
 
 from . import protocol as P
 from ._connection import Connection, StateSpec, Timeouts
+from ._bitrate import DEFAULT_UPSTREAM_BITRATE
 from ._events import EventEmitter
 from ._loop import media_loop
 from ._rtc import is_loopback_host
@@ -41,6 +43,8 @@ from .errors import (
 from .images import ImageInput, load_image_b64
 from .media.output import OutputSink
 from .media.sources import Source, TestPatternSource
+from .media.frames import FrameHub, SessionRecording
+from .media.stats import RtpCounters, quality_verdict
 from .media.track import FramePump
 from .models import ModelDefinition, get_model
 from .signaling import redact_url
@@ -50,7 +54,9 @@ log = logging.getLogger(__name__)
 __all__ = ["RealtimeSession", "ConnectionState", "DEFAULT_BASE_URL", "EVENTS"]
 
 DEFAULT_BASE_URL = "wss://api3.decart.ai"
-EVENTS = ("connection_change", "generation_tick", "error")
+EVENTS = ("connection_change", "generation_tick", "error", "stats")
+#: Seconds between ``stats`` events.
+STATS_INTERVAL = 1.0
 #: Delays before retries 1..5 (PROTOCOL.md section 5).
 RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 10.0)
 _UNSET: Any = object()
@@ -106,7 +112,8 @@ class RealtimeSession:
         reconnect_delays: tuple[float, ...],
         user_agent: str | None,
         query: dict[str, str],
-        mirror: bool,
+        mirror: bool | str,
+        bitrate: int | None,
     ) -> None:
         self.model = model
         self._base_url = base_url
@@ -138,8 +145,12 @@ class RealtimeSession:
         self.connect_time_s: float | None = None
         self.reconnects = 0
         self._pump = FramePump(source, model.width, model.height, model.fps)
-        self._pump.mirror = mirror
+        self._pump.mirror_mode = mirror
+        self._bitrate = bitrate
         self.output = OutputSink(self._pump.sent_time)
+        self._hub = FrameHub(self._loop, self._pump, self.output, self._report)
+        self._rtp = RtpCounters()
+        self._stats_task: asyncio.Task[None] | None = None
         self._started_at = time.perf_counter()
 
     @classmethod
@@ -159,12 +170,17 @@ class RealtimeSession:
         reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
         user_agent: str | None = None,
         query: dict[str, str] | None = None,
-        mirror: bool = False,
+        mirror: bool | str = False,
+        bitrate: int | None = _UNSET,
     ) -> RealtimeSession:
         """Connect to a realtime model and return the live session.
 
         ``initial_state`` is ``{"prompt": {"text": str, "enhance": bool}, "image": ImageInput}``
         (either part optional); it is acknowledged before media starts.
+        ``mirror`` flips upstream frames (``"auto"``: when the source is a
+        selfie camera). ``bitrate`` pins the upstream VP8 bitrate in bits/s
+        (default 2.5 Mbps at 1280x720, scaled by frame area; ``None`` leaves
+        aiortc's adaptive 0.5-1.5 Mbps).
         The key comes from ``api_key``, else ``get_token()`` (called again on
         each reconnect), else ``$DECART_API_KEY``; a loopback ``base_url``
         (the local server) needs none.
@@ -184,6 +200,13 @@ class RealtimeSession:
         for name, value in (("prompt_timeout", prompt_timeout), ("image_timeout", image_timeout), ("connect_timeout", connect_timeout)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise InvalidInputError(f"{name} must be a positive number of seconds, got {value!r}")
+        if mirror not in (True, False, "auto"):
+            raise InvalidInputError(f"mirror must be True, False or 'auto', got {mirror!r}")
+        if bitrate is _UNSET:
+            area = model_def.width * model_def.height
+            bitrate = max(1_000_000, int(DEFAULT_UPSTREAM_BITRATE * area / (1280 * 720)))
+        elif bitrate is not None and (isinstance(bitrate, bool) or not isinstance(bitrate, int) or not 100_000 <= bitrate <= 50_000_000):
+            raise InvalidInputError(f"bitrate must be bits per second between 100_000 and 50_000_000, or None; got {bitrate!r}")
         initial = await _parse_initial_state(initial_state)
         session = cls(
             _token=_CONNECT_TOKEN,
@@ -197,7 +220,8 @@ class RealtimeSession:
             reconnect_delays=tuple(reconnect_delays),
             user_agent=user_agent,
             query=dict(query or {}),
-            mirror=_check_bool(mirror, "mirror"),
+            mirror=mirror,
+            bitrate=bitrate,
         )
         try:
             await media_loop.run(session._first_connect(initial))
@@ -223,6 +247,7 @@ class RealtimeSession:
         if initial is not None:
             self._acked, self._has_acked_state = initial, True
         self._supervisor = self._loop.create_task(self._supervise(), name="decart-session-supervisor")
+        self._stats_task = self._loop.create_task(self._stats_loop(), name="decart-session-stats")
 
     async def _resolve_key(self) -> str:
         if self._api_key is not None:
@@ -264,6 +289,7 @@ class RealtimeSession:
             timeouts=self._timeouts,
             on_event=lambda kind, payload: self._on_conn_event(conn, kind, payload),
             on_output_frame=self.output.push,
+            bitrate=self._bitrate,
         )
         self._conn = conn
         try:
@@ -404,7 +430,8 @@ class RealtimeSession:
         return self._state in (ConnectionState.CONNECTED, ConnectionState.GENERATING)
 
     def on(self, event: str, handler: Callable[..., Any]) -> None:
-        """Register a handler: ``connection_change(state)``, ``generation_tick(seconds)``, ``error(exc)``."""
+        """Register a handler: ``connection_change(state)``, ``generation_tick(seconds)``,
+        ``error(exc)``, ``stats(dict)`` (about once a second)."""
         self._events.on(event, handler)
 
     def off(self, event: str, handler: Callable[..., Any]) -> None:
@@ -492,32 +519,110 @@ class RealtimeSession:
         if old is not source:
             old.close()
 
-    async def snapshot(self, timeout: float = 10.0) -> np.ndarray:
-        """The next output frame as an ``HxWx3 uint8`` RGB array."""
-        self._check_open()
+    # ------------------------------------------------------------ frame access
 
-        async def wait() -> Any:
-            return await asyncio.wait_for(self.output.next_frame(), timeout)
+    def on_frame(self, callback: Callable[..., Any], stream: str = "output", *, transform: bool = False) -> None:
+        """Call ``callback(frame, info)`` with ``HxWx3 uint8`` RGB frames of ``stream``.
+
+        Callbacks run on a worker of their own, always on the newest frame;
+        frames they are too slow for are counted as skipped, never queued. An
+        exception is reported once (``error`` event) and media goes on. With
+        ``transform=True`` (input only) the callback's returned array replaces
+        the frame sent to the model (``None`` keeps it); transforms run in
+        order, off the media loop, and their time adds to the upstream delay.
+        """
+        self._check_open()
+        self._hub.on_frame(callback, stream, transform=transform)
+
+    def on_pair(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(input, output, info)`` with each output frame and the
+        input frame that produced it: exact when the source stamps a counter
+        (the test pattern; ``info.matched_by == "stamp"``), otherwise the input
+        sent one measured latency earlier (approximate, ``"time"``)."""
+        self._check_open()
+        self._hub.on_pair(callback)
+
+    def off_frame(self, callback: Callable[..., Any]) -> None:
+        """Remove a frame callback, transform or pair callback."""
+        if not self._hub.off(callback):
+            raise InvalidInputError("that callback is not registered")
+
+    async def snapshot(self, stream: str = "output", timeout: float = 10.0) -> np.ndarray:
+        """The next frame of ``stream`` as an ``HxWx3 uint8`` RGB array."""
+        self._check_open()
+        if stream not in ("input", "output"):
+            raise InvalidInputError(f"stream must be 'input' or 'output', got {stream!r}")
+
+        async def wait() -> np.ndarray:
+            return await asyncio.wait_for(self._hub.next_frame(stream), timeout)
 
         try:
-            frame = await media_loop.run(wait())
+            return await media_loop.run(wait())
         except asyncio.TimeoutError as exc:
-            raise TimeoutError_(f"no output frame within {timeout:g} s", phase="frame") from exc
-        return frame.to_ndarray(format="rgb24")
+            raise TimeoutError_(f"no {stream} frame within {timeout:g} s", phase="frame") from exc
+
+    def frames(self, stream: str = "output", *, max_fps: float | None = None, with_info: bool = False) -> AsyncIterator[Any]:
+        """``async for frame in session.frames("output", max_fps=5)``: newest frames,
+        at most ``max_fps`` a second; ``with_info=True`` yields ``(frame, info)``.
+        Works from any event loop; leaving the loop removes its tap."""
+        self._check_open()
+        it = self._hub.iterate(stream, max_fps)
+        return it if with_info else _frames_only(it)
+
+    def record(self, path: str | Path, streams: str = "output", fps: float | None = None) -> SessionRecording:
+        """Record ``"output"``, ``"input"`` or ``"side_by_side"`` to an MP4 (H.264).
+
+        Returns a recording with ``stop()`` (also a context manager). Timestamps
+        follow the wall clock, so a reconnect shows as a pause; ``fps`` caps the
+        rate (default: the model's fps). Stopped by ``disconnect()`` at the latest.
+        """
+        self._check_open()
+        return self._hub.record(path, streams, fps)
+
+    # ------------------------------------------------------------------ stats
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL)
+            conn = self._conn
+            if conn is not None and self._link_up is not None and self._link_up.is_set():
+                try:
+                    self._rtp.update(await conn.pc.getStats())
+                except Exception:  # noqa: BLE001 - stats are best effort
+                    log.debug("getStats failed", exc_info=True)
+            self._events.emit("stats", self.stats())
 
     def stats(self) -> dict[str, Any]:
+        """Frame rates, bitrates, RTT, loss, latency and a quality verdict."""
         out = self.output
         ttff = None if out.first_frame_at is None else out.first_frame_at - self._started_at
+        lat = sorted(out.latencies)
+        p95 = lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else None
+        fps_out = round(out.fps(), 2)
+        rtp = self._rtp
         return {
             "state": self._state.value,
+            "fps_in": round(self._pump.fps_sent(), 2),
+            "fps_out": fps_out,
             "frames_sent": self._pump.frames_sent,
             "frames_received": out.frames_received,
-            "fps_out": round(out.fps(), 2),
+            "frames_skipped_by_taps": self._hub.skipped,
+            "bitrate_up": rtp.bitrate_up,
+            "bitrate_down": rtp.bitrate_down,
+            "rtt_ms": rtp.rtt_ms,
+            "packet_loss_pct": rtp.packet_loss_pct,
             "latency_ms": out.latency_ms(),
+            "latency_p95_ms": p95,
             "connect_time_s": self.connect_time_s,
             "time_to_first_frame_s": ttff,
             "generation_seconds": self.generation_seconds,
             "reconnects": self.reconnects,
+            "quality": quality_verdict(
+                rtt_ms=rtp.rtt_ms,
+                fps=fps_out if out.frames_received else None,
+                packet_loss_pct=rtp.packet_loss_pct,
+                ttff_s=ttff,
+            ),
         }
 
     # ------------------------------------------------------------------- close
@@ -546,6 +651,9 @@ class RealtimeSession:
             media_loop.release()
 
     async def _teardown(self, final_event: bool = False) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+        await self._loop.run_in_executor(None, self._hub.close)
         sup = self._supervisor
         if sup is not None and sup is not asyncio.current_task():
             sup.cancel()
@@ -574,6 +682,23 @@ class RealtimeSession:
 
 
 _CONNECT_TOKEN = object()
+
+
+class _frames_only:
+    """Wraps a FrameIterator to yield arrays without their info."""
+
+    def __init__(self, it: Any) -> None:
+        self._it = it
+
+    def __aiter__(self) -> _frames_only:
+        return self
+
+    async def __anext__(self) -> np.ndarray:
+        frame, _ = await self._it.__anext__()
+        return frame
+
+    def close(self) -> None:
+        self._it.close()
 
 
 def _check_base_url(url: Any) -> str:

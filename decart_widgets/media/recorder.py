@@ -13,10 +13,15 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
+import cv2
 import numpy as np
+
+from .track import ndarray_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ class Recorder:
         crf: int = 23,
         preset: str = "veryfast",
         max_queue: int = 120,
+        prepare: Callable[[Any], np.ndarray | av.VideoFrame] | None = None,
     ) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in (".mp4", ".mov", ".mkv"):
@@ -44,6 +50,8 @@ class Recorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps
         self._crf, self._preset = crf, preset
+        # runs on the writer thread: turns whatever was written into a frame
+        self._prepare = prepare
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._t0: float | None = None
         self._last_pts = -1
@@ -56,8 +64,9 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name="decart-recorder", daemon=True)
         self._thread.start()
 
-    def write(self, rgb: np.ndarray, t: float | None = None) -> None:
-        """Queue one ``HxWx3 uint8`` frame taken at perf_counter() ``t`` (default now)."""
+    def write(self, item: Any, t: float | None = None) -> None:
+        """Queue one frame (``HxWx3 uint8`` RGB, an ``av.VideoFrame``, or what
+        ``prepare`` takes) taken at perf_counter() ``t`` (default now)."""
         if self._stopped:
             return
         t = time.perf_counter() if t is None else t
@@ -68,7 +77,7 @@ class Recorder:
             pts = max(pts, self._last_pts + 1)
             self._last_pts = pts
         try:
-            self._queue.put_nowait((rgb, pts))
+            self._queue.put_nowait((item, pts))
         except queue.Full:
             self.frames_dropped += 1
 
@@ -80,8 +89,13 @@ class Recorder:
                 item = self._queue.get()
                 if item is _STOP:
                     break
-                rgb, pts = item  # type: ignore[misc]
-                h, w = rgb.shape[:2]
+                data, pts = item  # type: ignore[misc]
+                if self._prepare is not None:
+                    data = self._prepare(data)
+                if isinstance(data, av.VideoFrame):
+                    w, h = data.width, data.height
+                else:
+                    h, w = data.shape[:2]
                 if container is None:
                     container = av.open(str(self.path), mode="w")
                     stream = container.add_stream("libx264", rate=int(round(self.fps)))
@@ -91,11 +105,7 @@ class Recorder:
                     stream.codec_context.time_base = _TIME_BASE
                     stream.options = {"crf": str(self._crf), "preset": self._preset}
                 assert stream is not None
-                if (w - w % 2, h - h % 2) != (stream.width, stream.height):
-                    import cv2
-
-                    rgb = cv2.resize(rgb, (stream.width, stream.height), interpolation=cv2.INTER_AREA)
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: stream.height, : stream.width]), format="rgb24")
+                frame = _to_yuv_frame(data, stream.width, stream.height)
                 frame.pts = pts
                 frame.time_base = _TIME_BASE
                 for packet in stream.encode(frame):
@@ -129,3 +139,14 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _to_yuv_frame(data: np.ndarray | av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    """A new yuv420p frame of the stream's size (shared frames are copied, never mutated)."""
+    if isinstance(data, av.VideoFrame):
+        if (data.width, data.height) != (width, height) or data.format.name != "yuv420p":
+            return data.reformat(width=width, height=height, format="yuv420p")
+        return av.VideoFrame.from_ndarray(data.to_ndarray(format="yuv420p"), format="yuv420p")
+    if data.shape[:2] != (height, width):
+        data = cv2.resize(data, (width, height), interpolation=cv2.INTER_AREA)
+    return ndarray_to_frame(data)

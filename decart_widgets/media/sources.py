@@ -32,6 +32,8 @@ class Source:
     width: int = 0
     height: int = 0
     fps: float = 0.0
+    #: True for selfie-style cameras: ``mirror="auto"`` flips their frames.
+    mirror_default: bool = False
 
     def configure(self, width: int, height: int, fps: float) -> None:
         self.width, self.height, self.fps = width, height, fps

@@ -10,10 +10,11 @@ The source can be swapped without renegotiation (``replace_source``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import fractions
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import av
 import cv2
@@ -43,28 +44,48 @@ def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
 
 
 class FramePump:
-    """Reads a :class:`Source` at a fixed frame rate, for one track at a time."""
+    """Reads a :class:`Source` at a fixed frame rate, for one track at a time.
+
+    Per tick: read the source, mirror if asked, run ``process`` (the session's
+    transforms and input taps), note when a stamped frame left, convert.
+    """
 
     def __init__(self, source: Source, width: int, height: int, fps: float) -> None:
         self._stopped = False
         self._width, self._height, self._fps = width, height, fps
-        self._source = source
         source.configure(width, height, fps)
+        self._source = source
         self._start: float | None = None
         self._index = 0
-        self.mirror = False
-        #: Called with (rgb, index, t) after each frame is read; for taps.
-        self.on_frame: Callable[[np.ndarray, int, float], np.ndarray | None] | None = None
+        #: ``True``, ``False`` or ``"auto"`` (mirror sources that say they are selfie cameras).
+        self.mirror_mode: bool | str = False
+        #: Awaited with (rgb, index, t); returns the frame to send.
+        self.process: Callable[[np.ndarray, int, float], Awaitable[np.ndarray]] | None = None
         #: Frames handed to the encoder.
         self.frames_sent = 0
         #: Ticks where the sender was late by more than a frame and skipped ahead.
         self.ticks_skipped = 0
+        self._sent_at: collections.deque[float] = collections.deque(maxlen=120)
         # stamp counter -> perf_counter() when that frame was handed out
         self._stamp_times: dict[int, float] = {}
 
     @property
     def source(self) -> Source:
         return self._source
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._width, self._height
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def mirror(self) -> bool:
+        if self.mirror_mode == "auto":
+            return bool(getattr(self._source, "mirror_default", False))
+        return bool(self.mirror_mode)
 
     def replace_source(self, source: Source) -> Source:
         """Swap the source between two frames; returns the old one (not closed)."""
@@ -75,6 +96,13 @@ class FramePump:
     def sent_time(self, counter: int) -> float | None:
         """perf_counter() at which the frame stamped ``counter`` was sent."""
         return self._stamp_times.get(counter)
+
+    def fps_sent(self, window: float = 2.0) -> float:
+        now = time.perf_counter()
+        recent = [t for t in self._sent_at if now - t <= window]
+        if len(recent) < 2 or recent[-1] == recent[0]:
+            return 0.0
+        return (len(recent) - 1) / (recent[-1] - recent[0])
 
     def track(self) -> PumpTrack:
         """A new track for one peer connection."""
@@ -91,7 +119,7 @@ class FramePump:
             if due > now:
                 await asyncio.sleep(due - now)
             elif now - due > 1.0 / self._fps:
-                # late by more than a frame (busy machine): skip ahead, no burst
+                # late by more than a frame (busy machine, reconnect): skip ahead, no burst
                 missed = int((now - due) * self._fps)
                 self._index += missed
                 self.ticks_skipped += missed
@@ -99,21 +127,21 @@ class FramePump:
         self._index += 1
         t = index / self._fps
         rgb = await self._source.read(index, t)
-        if self.on_frame is not None:
-            replaced = self.on_frame(rgb, index, t)
-            if replaced is not None:
-                rgb = replaced
         if self.mirror:
             rgb = rgb[:, ::-1]
-        counter = read_stamp(rgb) if not self.mirror else None
+        if self.process is not None:
+            rgb = await self.process(rgb, index, t)
+        counter = read_stamp(rgb)
+        sent = time.perf_counter()
         if counter is not None:
             if len(self._stamp_times) >= _STAMP_HISTORY:
                 self._stamp_times.pop(next(iter(self._stamp_times)))
-            self._stamp_times[counter] = time.perf_counter()
+            self._stamp_times[counter] = sent
         frame = ndarray_to_frame(rgb)
         frame.pts = int(round(t * VIDEO_CLOCK_RATE))
         frame.time_base = _TIME_BASE
         self.frames_sent += 1
+        self._sent_at.append(sent)
         return frame
 
     def stop(self) -> None:
