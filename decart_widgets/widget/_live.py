@@ -380,6 +380,9 @@ class DecartLive(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop everything: session, transports, local server, media loop reference. Idempotent."""
+        if "_close_lock" not in self.__dict__ or "_stats_future" not in self.__dict__:
+            super().close()  # construction failed before anything started
+            return
         with self._close_lock:
             if self._closed:
                 return

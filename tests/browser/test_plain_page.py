@@ -48,3 +48,149 @@ def test_auto_uses_webrtc_when_reachable(make_widget, show):
     page.wait_for_function("document.querySelector('.dw-root').dataset.transport === 'webrtc'", timeout=10_000)
     wait_frames_advance(page, 10)
     assert w.transport_in_use == "webrtc"
+
+
+OUTPUT_SATURATION_JS = """() => {
+  const root = document.querySelector('.dw-root');
+  const src = root.dataset.transport === 'comm'
+    ? document.querySelector('[data-testid=output-canvas]')
+    : document.querySelector('[data-testid=output-video]');
+  const c = document.createElement('canvas'); c.width = 64; c.height = 36;
+  const g = c.getContext('2d'); g.drawImage(src, 0, 0, 64, 36);
+  const d = g.getImageData(0, 0, 64, 36).data; let sat = 0;
+  for (let i = 0; i < d.length; i += 4) { sat += Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]); }
+  return sat / (d.length / 4);
+}"""
+
+
+def root_data(page, key: str) -> str | None:
+    return page.evaluate(f"document.querySelector('.dw-root').dataset['{key}'] ?? null")
+
+
+def test_typed_prompt_reaches_server_and_changes_output(make_widget, show):
+    w = make_widget(local_model=None, transport="comm")  # the effects model: prompts change pixels
+    page = show(w)
+    # the first frames say "waiting for camera" (grey); then the green fake camera
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() > 40", timeout=15_000)
+    before = page.evaluate(OUTPUT_SATURATION_JS)
+    server = w.local_server
+    mark = server.mark_events()
+    page.get_by_test_id("prompt").fill("sketch")
+    page.get_by_test_id("prompt").press("Enter")
+    ev = server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "sketch", 10, since=mark)
+    assert ev["prompt"] == "sketch"
+    wait_until(lambda: w.prompt == "sketch", 5, "typed prompt synced to the trait")
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {before / 3}", timeout=15_000)
+
+
+def test_prompt_typing_is_debounced(make_widget, show):
+    w = make_widget(transport="comm")
+    page = show(w)
+    mark = w.local_server.mark_events()
+    page.get_by_test_id("prompt").press_sequentially("neon city", delay=20)
+    wait_until(lambda: w.prompt == "neon city", 5, "debounced prompt")
+    w.local_server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "neon city", 10, since=mark)
+    sent = [e["prompt"] for e in w.local_server.events if e["seq"] > mark and e["type"] == "prompt"]
+    assert sent == ["neon city"], f"typing sent intermediate prompts: {sent}"
+
+
+def test_python_prompt_shows_in_ui_and_reaches_server(make_widget, show):
+    w = make_widget(transport="comm")
+    page = show(w)
+    mark = w.local_server.mark_events()
+    w.prompt = "watercolor from python"
+    page.wait_for_function("document.querySelector('[data-testid=prompt]').value === 'watercolor from python'")
+    w.local_server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "watercolor from python", 10, since=mark)
+
+
+def test_moderation_rejection_shows_in_banner(make_widget, show):
+    w = make_widget(transport="comm")
+    page = show(w)
+    w.wait_for_state("connected", "generating")
+    page.get_by_test_id("prompt").fill("something forbidden-word here")
+    page.get_by_test_id("prompt").press("Enter")
+    banner = page.get_by_test_id("banner")
+    banner.wait_for(state="visible", timeout=10_000)
+    assert "content moderation" in banner.inner_text()
+    assert w.error is not None and "moderation" in w.error["message"]
+
+
+def test_reference_image_uploads_with_thumbnail(make_widget, show, tmp_path):
+    import cv2
+    import numpy as np
+
+    img = np.zeros((120, 160, 3), np.uint8)
+    img[:, :80] = (255, 0, 0)
+    path = tmp_path / "palette.png"
+    cv2.imwrite(str(path), img)
+    w = make_widget(transport="comm", prompt="anime")
+    page = show(w)
+    w.wait_for_state("connected", "generating")
+    mark = w.local_server.mark_events()
+    page.get_by_test_id("image-input").set_input_files(str(path))
+    ev = w.local_server.wait_for_event_sync(lambda e: e["type"] == "set_image" and e.get("has_image"), 10, since=mark)
+    assert ev.get("prompt") == "anime"  # prompt and image went together in one set_image
+    page.get_by_test_id("image-thumb").wait_for(state="visible")
+    wait_until(lambda: w.image_name == "palette.png", 5, "image_name trait")
+    page.get_by_test_id("image-clear").click()
+    w.local_server.wait_for_event_sync(lambda e: e["type"] == "set_image" and not e.get("has_image"), 10, since=ev["seq"])
+    page.get_by_test_id("image-thumb").wait_for(state="hidden")
+
+
+def test_oversized_image_is_refused_before_upload(make_widget, show, tmp_path):
+    w = make_widget(transport="comm")
+    page = show(w)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (11 * 1024 * 1024))
+    mark = w.local_server.mark_events()
+    page.get_by_test_id("image-input").set_input_files(str(big))
+    banner = page.get_by_test_id("banner")
+    banner.wait_for(state="visible")
+    assert "at most 10 MB" in banner.inner_text()
+    assert not [e for e in w.local_server.events if e["seq"] > mark and e["type"] == "set_image"]
+
+
+def test_status_pill_and_disconnect_stops_camera(make_widget, show):
+    w = make_widget(transport="comm", connect=False)
+    page = show(w)
+    assert root_data(page, "state") == "disconnected"
+    page.get_by_test_id("connect").click()
+    page.wait_for_function("document.querySelector('.dw-root').dataset.state === 'generating'")
+    history = root_data(page, "stateHistory").split(",")
+    assert history[:2] == ["disconnected", "connecting"] and history[-1] == "generating", history
+    pill = page.get_by_test_id("status")
+    assert "dw-pill--generating" in pill.get_attribute("class") and "LIVE" in pill.inner_text()
+    page.wait_for_function("document.querySelector('.dw-root').dataset.camera === 'on'")
+    page.evaluate("window.__track = document.querySelector('[data-testid=camera-video]').srcObject.getVideoTracks()[0]")
+    page.get_by_test_id("connect").click()
+    page.wait_for_function("window.__track.readyState === 'ended'")
+    page.wait_for_function("document.querySelector('.dw-root').dataset.state === 'disconnected'")
+    assert w.session is None and w.active is False
+
+
+def test_second_view_does_not_open_the_camera(make_widget, show, browser):
+    w = make_widget(transport="comm")
+    first = show(w)
+    first.wait_for_function("document.querySelector('.dw-root').dataset.camera === 'on'")
+    ctx = browser.new_context()
+    ctx.grant_permissions(["camera"])
+    try:
+        second = show(w, ctx.new_page())
+        second.wait_for_function("document.querySelector('.dw-root').dataset.cameraOwner === 'false'")
+        assert second.evaluate("document.querySelector('[data-testid=camera-video]').srcObject") is None
+        wait_frames_advance(second, 5)  # it still shows the output
+        first.evaluate("window.__host.unmount()")  # the owner goes away: the other view takes over
+        second.wait_for_function("document.querySelector('.dw-root').dataset.camera === 'on'")
+    finally:
+        ctx.close()
+
+
+def test_render_cleanup_stops_camera_and_peer(make_widget, show):
+    w = make_widget(transport="webrtc")
+    page = show(w)
+    page.wait_for_function("document.querySelector('.dw-root').dataset.transport === 'webrtc'")
+    page.evaluate("window.__track = document.querySelector('[data-testid=camera-video]').srcObject.getVideoTracks()[0]")
+    page.evaluate("window.__host.unmount()")
+    page.wait_for_function("window.__track.readyState === 'ended'")
+    wait_until(lambda: not w._link._peers and len(w._link.views) == 0, 10, "kernel peer closed and view gone")
+    assert page.page_errors == []

@@ -1,0 +1,187 @@
+"""The smoke path in real JupyterLab 4: one notebook, the widget's own local
+server, a real kernel and comm. The kernel writes what it sees (server
+events, traits) to a status file every 0.25 s; the driver reads it instead
+of waiting inside a cell."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _jupyter import JupyterLab, write_notebook
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+
+SECRET = "sk-smoke-secret-0123456789"
+
+SETUP_CELL = """\
+from decart_widgets.widget import DecartLive
+w = DecartLive(server="local", connect=False, mirror="off")
+w"""
+
+STATUS_CELL = """\
+import json, os, threading, time
+def _write_status(path={path!r}):
+    while True:
+        srv = w.local_server
+        events = srv.events if srv is not None else []
+        status = {{
+            "state": w.state.value, "prompt": w.prompt, "transport": w.transport_in_use,
+            "error": w.error, "camera_frames_read": w.camera.frames_read, "image_name": w.image_name,
+            "server_prompts": [e.get("prompt") for e in events if e["type"] in ("prompt", "set_image")],
+            "server_images": [e.get("has_image") for e in events if e["type"] == "set_image"],
+        }}
+        with open(path + ".tmp", "w") as f:
+            json.dump(status, f)
+        os.replace(path + ".tmp", path)
+        time.sleep(0.25)
+threading.Thread(target=_write_status, daemon=True, name="test-status").start()"""
+
+SATURATION_JS = """() => {
+  const root = document.querySelector('.dw-root');
+  const src = root.dataset.transport === 'comm'
+    ? root.querySelector('[data-testid=output-canvas]') : root.querySelector('[data-testid=output-video]');
+  const c = document.createElement('canvas'); c.width = 64; c.height = 36;
+  const g = c.getContext('2d'); g.drawImage(src, 0, 0, 64, 36);
+  const d = g.getImageData(0, 0, 64, 36).data; let sat = 0;
+  for (let i = 0; i < d.length; i += 4) sat += Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]);
+  return sat / (d.length / 4);
+}"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: Any, chromium: str) -> Any:
+    home = tmp_path_factory.mktemp("lab")
+    server = JupyterLab(home / "root", env={"DECART_API_KEY": SECRET}).start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def read_status(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_status(path: Path, predicate: Any, timeout: float, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = read_status(path)
+        if status and predicate(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; kernel status: {status}")
+        time.sleep(0.1)
+
+
+def execute(page: Any, code: str) -> None:
+    """Run code in the notebook's kernel, as a cell would (the kernel is idle)."""
+    page.evaluate(
+        "async (code) => { const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;"
+        " const f = k.requestExecute({code, store_history: false}); const r = await f.done;"
+        " if (r.content.status !== 'ok') throw new Error(r.content.evalue); }",
+        code,
+    )
+
+
+def test_smoke_path_in_jupyterlab(lab: JupyterLab, browser: Any, tmp_path: Path) -> None:
+    status_path = tmp_path / "status.json"
+    nb_path = lab.root / "smoke.ipynb"
+    write_notebook(nb_path, [SETUP_CELL, STATUS_CELL.format(path=str(status_path))])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["camera"])
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab.base}/lab/workspaces/smoke/tree/smoke.ipynb")
+        page.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status === 'idle'",
+            timeout=60_000,
+        )
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        root = page.locator(".dw-root")
+        root.wait_for(timeout=60_000)
+        wait_status(status_path, lambda s: s.get("state") == "disconnected", 30, "the status writer")
+        assert page.get_by_test_id("server-note").inner_text() == "local demo model"
+
+        # connect: the pill passes connecting -> connected/generating
+        page.get_by_test_id("connect").click()
+        page.wait_for_function("document.querySelector('.dw-root').dataset.state === 'generating'", timeout=30_000)
+        history = root.get_attribute("data-state-history").split(",")
+        assert "connecting" in history and history.index("connecting") < history.index("generating"), history
+        assert "LIVE" in page.get_by_test_id("status").inner_text()
+
+        # the camera preview plays
+        page.wait_for_function(
+            "(() => { const v = document.querySelector('[data-testid=camera-video]');"
+            " return v && v.readyState >= 2 && v.currentTime > 0.3; })()"
+        )
+        # the output video advances, over the transport auto picked
+        page.wait_for_function("Number(document.querySelector('.dw-root').dataset.framesShown || 0) > 20", timeout=30_000)
+        transport = root.get_attribute("data-transport")
+        assert transport in ("webrtc", "comm")
+        wait_status(status_path, lambda s: s["camera_frames_read"] > 10 and s["transport"] == transport, 20,
+                    "camera frames in the kernel")
+        page.wait_for_function(f"({SATURATION_JS})() > 40", timeout=20_000)
+        before = page.evaluate(SATURATION_JS)
+
+        # a typed prompt reaches the server and changes the output
+        page.get_by_test_id("prompt").fill("sketch")
+        page.get_by_test_id("prompt").press("Enter")
+        wait_status(status_path, lambda s: "sketch" in s["server_prompts"], 15, "the typed prompt at the server")
+        page.wait_for_function(f"({SATURATION_JS})() < {before / 3}", timeout=20_000)
+
+        # a prompt set from Python shows in the UI
+        execute(page, "w.prompt = 'neon from python'")
+        page.wait_for_function("document.querySelector('[data-testid=prompt]').value === 'neon from python'")
+        wait_status(status_path, lambda s: "neon from python" in s["server_prompts"], 15, "the Python prompt at the server")
+
+        # a reference image uploads
+        image = tmp_path / "ref.png"
+        import cv2
+        import numpy as np
+
+        img = np.zeros((90, 120, 3), np.uint8)
+        img[:, :60] = (0, 0, 255)
+        cv2.imwrite(str(image), img)
+        page.get_by_test_id("image-input").set_input_files(str(image))
+        wait_status(status_path, lambda s: True in s["server_images"] and s["image_name"] == "ref.png", 15, "the image at the server")
+        page.get_by_test_id("image-thumb").wait_for(state="visible")
+
+        # a moderation rejection shows in the banner
+        page.get_by_test_id("prompt").fill("a forbidden-word prompt")
+        page.get_by_test_id("prompt").press("Enter")
+        banner = page.get_by_test_id("banner")
+        banner.wait_for(state="visible", timeout=15_000)
+        assert "content moderation" in banner.inner_text()
+
+        page.screenshot(path="/tmp/widget_jupyterlab_generating.png")
+
+        # disconnect stops the camera
+        page.evaluate("window.__track = document.querySelector('[data-testid=camera-video]').srcObject.getVideoTracks()[0]")
+        page.get_by_test_id("connect").click()
+        page.wait_for_function("window.__track.readyState === 'ended'")
+        wait_status(status_path, lambda s: s["state"] == "disconnected", 15, "the kernel to disconnect")
+
+        # the saved notebook (widget state included) holds no key
+        page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+        deadline = time.monotonic() + 15
+        while "application/vnd.jupyter.widget-state+json" not in nb_path.read_text():
+            assert time.monotonic() < deadline, "the notebook was not saved with widget state"
+            time.sleep(0.2)
+        saved = nb_path.read_text()
+        assert "a forbidden-word prompt" in saved  # the widget state is there (the last typed prompt)...
+        assert SECRET not in saved  # ...and the key is not
+        assert not [e for e in errors if "decart" in e.lower() or "dw" in e.lower()], errors
+    finally:
+        context.close()
+        lab.delete_kernels()
