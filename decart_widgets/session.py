@@ -574,7 +574,7 @@ class RealtimeSession:
 
         Returns a recording with ``stop()`` (also a context manager). Timestamps
         follow the wall clock, so a reconnect shows as a pause; ``fps`` caps the
-        rate (default: the model's fps). Stopped by ``disconnect()`` at the latest.
+        rate (default: every frame). Stopped by ``disconnect()`` at the latest.
         """
         self._check_open()
         return self._hub.record(path, streams, fps)

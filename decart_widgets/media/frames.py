@@ -222,7 +222,7 @@ class FrameHub:
             raise InvalidInputError(f"streams must be one of {RECORD_STREAMS}, got {streams!r}")
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0):
             raise InvalidInputError(f"fps must be a positive number or None, got {fps!r}")
-        rec = SessionRecording(self, Path(path), streams, float(fps or self._pump.fps))
+        rec = SessionRecording(self, Path(path), streams, float(fps) if fps else None, self._pump.fps)
         self._recordings = [*self._recordings, rec]
         if streams == "side_by_side":
             self._pairs_wanted += 1
@@ -259,14 +259,15 @@ def _side_by_side(pair: tuple[np.ndarray, av.VideoFrame]) -> np.ndarray:
 class SessionRecording:
     """A recording of one stream of a session; ``stop()`` finishes the file."""
 
-    def __init__(self, hub: FrameHub, path: Path, streams: str, fps: float) -> None:
+    def __init__(self, hub: FrameHub, path: Path, streams: str, cap: float | None, model_fps: float) -> None:
         self._hub = hub
         self.streams = streams
-        self.fps = fps
-        self._gap = 1.0 / fps
-        self._last = -1.0
+        #: The cap on frames per second, or None to keep every frame.
+        self.fps = cap
+        self._gap = 1.0 / cap if cap else 0.0
+        self._next = 0.0
         prepare = _side_by_side if streams == "side_by_side" else None
-        self._recorder = Recorder(path, fps=fps, prepare=prepare)
+        self._recorder = Recorder(path, fps=cap or model_fps, prepare=prepare)
 
     @property
     def path(self) -> Path:
@@ -282,10 +283,11 @@ class SessionRecording:
 
     def offer(self, item: Any) -> None:
         now = time.perf_counter()
-        # at most ``fps`` frames a second (a little slack for jitter)
-        if now - self._last < self._gap * 0.8:
-            return
-        self._last = now
+        if self._gap:
+            # at most ``fps`` frames a second, on average (jitter does not starve it)
+            if now < self._next:
+                return
+            self._next = max(self._next + self._gap, now - self._gap)
         self._recorder.write(item, now)
 
     def stop(self) -> Path:

@@ -69,8 +69,10 @@ class RtpCounters:
             kind = getattr(stat, "type", "")
             if kind == "outbound-rtp" and getattr(stat, "kind", "video") == "video":
                 sent += int(getattr(stat, "bytesSent", 0) or 0)
-            elif kind == "inbound-rtp" and getattr(stat, "kind", "video") == "video":
+            elif kind == "transport":
+                # aiortc's inbound-rtp has no byte count: use the transport's
                 received += int(getattr(stat, "bytesReceived", 0) or 0)
+            elif kind == "inbound-rtp" and getattr(stat, "kind", "video") == "video":
                 lost += max(0, int(getattr(stat, "packetsLost", 0) or 0))
                 got += int(getattr(stat, "packetsReceived", 0) or 0)
             elif kind == "remote-inbound-rtp":
