@@ -32,10 +32,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import simplejpeg
-
 from ..media.browser import BrowserCameraSource
 from ..media.output import luma_view
+from . import _jpeg
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,9 @@ class CameraReceiver:
         else:
             self.received += 1
             self._source.push(rgb)
-        if isinstance(frame_id, int) and not isinstance(frame_id, bool):
+        if (isinstance(frame_id, int) and not isinstance(frame_id, bool)) or (
+            isinstance(frame_id, str) and len(frame_id) <= 64
+        ):
             # ack even a dropped frame: the browser's slot is free either way
             self._send({"type": "cack", "id": frame_id}, [])
 
@@ -98,13 +99,13 @@ class CameraReceiver:
         if data.nbytes < 4 or bytes(data[:3]) != b"\xff\xd8\xff":
             raise ValueError("buffer is not a JPEG")
         try:
-            h, w, _, _ = simplejpeg.decode_jpeg_header(data)
+            w, h = _jpeg.header_size(data)
         except Exception as exc:  # noqa: BLE001 - any decoder complaint is a bad buffer
             raise ValueError(f"unreadable JPEG header: {exc}") from exc
         if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
             raise ValueError(f"JPEG of {w}x{h} is outside 16..{MAX_SIDE} pixels per side")
         try:
-            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+            return _jpeg.decode_rgb(data)
         except Exception as exc:  # noqa: BLE001
             raise ValueError(f"undecodable JPEG: {exc}") from exc
 
@@ -226,9 +227,8 @@ def encode_frame(frame: Any, quality: int = JPEG_QUALITY) -> bytes:
         y, u, v = (
             _plane(p) for p in frame.planes
         )
-        return simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=quality)
-    rgb = frame.to_ndarray(format="rgb24")
-    return simplejpeg.encode_jpeg(rgb, quality=quality, colorspace="RGB", colorsubsampling="420")
+        return _jpeg.encode_planes(y, u, v, quality)
+    return _jpeg.encode_rgb(frame.to_ndarray(format="rgb24"), quality)
 
 
 def _plane(plane: Any) -> Any:

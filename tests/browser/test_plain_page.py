@@ -3,6 +3,8 @@ transports, auto fallback, prompt/image round trips, lifecycle."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import wait_until
 
@@ -28,8 +30,12 @@ def test_transport_delivers_frames_both_ways(make_widget, show, transport):
     page.wait_for_function(f"document.querySelector('.dw-root').dataset.transport === '{transport}'")
     wait_frames_advance(page, 15)
     assert w.transport_in_use == transport
-    # camera frames reached the kernel and fed the model
+    # camera frames reach the kernel at the camera's rate (the fake camera: 20 fps)
     wait_until(lambda: w.camera.frames_read > 10, 15, "camera frames read by the session")
+    n0, t0 = w.camera.frames_pushed, time.monotonic()
+    time.sleep(2.0)
+    rate = (w.camera.frames_pushed - n0) / (time.monotonic() - t0)
+    assert rate >= 8, f"camera frames arrive at {rate:.1f}/s over {transport}"
     assert page.page_errors == []
 
 
