@@ -77,7 +77,7 @@ export function dwBuildUI(el) {
   const imageName = dwEl("span", { class: "dw-image-name" });
   const imageBox = dwEl("div", { class: "dw-image", "data-testid": "image-drop" }, [thumb, imageButton, imageName, imageClear, imageInput]);
 
-  const cameraSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "camera", title: "Camera" });
+  const cameraSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "camera", title: "Camera", hidden: true });
   const mirrorSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "mirror", title: "Mirror the camera (selfie view)" });
   for (const [value, text] of [["auto", "Mirror: auto"], ["on", "Mirror: on"], ["off", "Mirror: off"]]) {
     mirrorSelect.append(dwEl("option", { value, text }));

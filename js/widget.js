@@ -208,6 +208,7 @@ function render({ model, el }) {
     ui.cameraSelect.replaceChildren(...cams.map((c) => dwEl("option", { value: c.deviceId, text: c.label })));
     if (current) ui.cameraSelect.value = current;
     ui.cameraSelect.disabled = cams.length < 2;
+    ui.cameraSelect.hidden = cams.length === 0;
   }
 
   function stopCamera() {
@@ -218,6 +219,7 @@ function render({ model, el }) {
     ui.cameraNote.hidden = false;
     ui.cameraNote.textContent = !model.get("active") ? "Camera off" : isOwner ? "Camera off" : "Camera in use by another view of this widget";
     ui.root.dataset.camera = "off";
+    ui.cameraSelect.hidden = true;
   }
 
   async function restartCamera() {

@@ -120,11 +120,13 @@ class SessionRunner:
         except DecartError as exc:
             self._on_error(exc)
             self._on_state("disconnected")
+            self._on_ended()
             return
         except Exception as exc:  # noqa: BLE001 - shown in the banner, not lost in a log
             log.warning("connect failed", exc_info=True)
             self._on_error(DecartError(f"connect failed: {exc}"))
             self._on_state("disconnected")
+            self._on_ended()
             return
         if self._closed:
             await asyncio.to_thread(session.disconnect)
