@@ -316,3 +316,18 @@ def test_python_set_applies_and_raises_on_moderation(widgets):
     assert w.error and "moderation" in w.error["message"]
     w.disconnect()
     assert w.state.value == "disconnected" and w.session is None and not w.active
+
+
+def test_session_ends_when_no_view_is_left_and_resumes_when_one_returns(widgets, monkeypatch):
+    from decart_widgets.widget import _live
+
+    monkeypatch.setattr(_live, "ABANDON_S", 0.5)
+    w = make(widgets)
+    w.wait_for_state("connected", "generating", timeout=20)
+    w._link.handle({"type": "hello", "view": "tab-1"}, [])
+    w._link.handle({"type": "bye", "view": "tab-1"}, [])  # the tab closed
+    w.wait_for_state("disconnected", timeout=10)
+    assert w.session is None and not w.active
+    w._link.handle({"type": "hello", "view": "tab-2"}, [])  # opened again
+    w.wait_for_state("connected", "generating", timeout=20)
+    assert w.active and w.session is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from typing import Any
 
 import anywidget
@@ -32,6 +33,9 @@ __all__ = ["DecartLive"]
 _UNSET: Any = object()
 #: Seconds between stats updates (and stale-view checks).
 STATS_INTERVAL_S = 1.0
+#: Seconds with no live view (tab closed, output cleared) after which a
+#: displayed widget ends its session; a view coming back reconnects it.
+ABANDON_S = 60.0
 
 
 class DecartLive(anywidget.AnyWidget):
@@ -153,6 +157,8 @@ class DecartLive(anywidget.AnyWidget):
         self._loop = media_loop.acquire()
         self._camera = BrowserCameraSource()
         self._facing: str | None = None
+        self._no_views_since: float | None = None
+        self._abandoned = False
         self._hub = OutputHub()
         self._runner = SessionRunner(
             choice, self._camera, self._hub, local_model=local_model,
@@ -164,7 +170,7 @@ class DecartLive(anywidget.AnyWidget):
         self._link = BrowserLink(
             self._send_msg, self._camera, self._hub,
             on_transport=lambda name: self.set_trait("transport_in_use", name),
-            on_camera_error=self._camera_error, on_views=lambda n: None,
+            on_camera_error=self._camera_error, on_views=self._views_changed,
             on_image=self._upload_image, on_image_clear=self._clear_image,
             on_mirror_facing=self._set_facing,
         )
@@ -217,6 +223,22 @@ class DecartLive(anywidget.AnyWidget):
         else:
             self.generation_seconds = 0
             self.session_id = session.session_id
+
+    def _views_changed(self, count: int) -> None:
+        if count:
+            self._no_views_since = None
+            if self._abandoned and not self._closed:
+                self._abandoned = False
+                self.active = True  # a view is back: reconnect
+        elif self._no_views_since is None:
+            self._no_views_since = time.monotonic()
+
+    def _check_abandoned(self) -> None:
+        since = self._no_views_since
+        if since is not None and self.active and time.monotonic() - since > ABANDON_S:
+            log.info("no view of the widget for %.0f s: ending its session", ABANDON_S)
+            self._abandoned = True
+            self.active = False
 
     def _camera_error(self, name: str, message: str) -> None:
         self.error = {"message": f"camera: {message or name}", "code": "CAMERA_ERROR"}
@@ -428,6 +450,7 @@ class DecartLive(anywidget.AnyWidget):
             await asyncio.sleep(STATS_INTERVAL_S)
             try:
                 self._link.drop_stale_views()
+                self._check_abandoned()
                 session = self._runner.session
                 stats: dict[str, Any] = dict(session.stats()) if session is not None else {}
                 stats.update(self._link.stats())
