@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CallbackError, InvalidInputError
 from ..stamp import read_stamp
+from .convert import frame_to_rgb
 from .output import OutputSink
 from .recorder import Recorder
 from .taps import FrameInfo, Tap, TapSet
@@ -37,8 +38,7 @@ RECORD_STREAMS = ("output", "input", "side_by_side")
 _PAIR_HISTORY = 45  # input frames kept for pairing (1.5 s at 30 fps)
 
 
-def _rgb(frame: av.VideoFrame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")
+_rgb = frame_to_rgb
 
 
 class FrameHub:

@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from .track import ndarray_to_frame
+from .convert import frame_copy_yuv, ndarray_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,7 @@ class Recorder:
 def _to_yuv_frame(data: np.ndarray | av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     """A new yuv420p frame of the stream's size (shared frames are copied, never mutated)."""
     if isinstance(data, av.VideoFrame):
-        if (data.width, data.height) != (width, height) or data.format.name != "yuv420p":
-            return data.reformat(width=width, height=height, format="yuv420p")
-        return av.VideoFrame.from_ndarray(data.to_ndarray(format="yuv420p"), format="yuv420p")
+        return frame_copy_yuv(data, width, height)
     if data.shape[:2] != (height, width):
         data = cv2.resize(data, (width, height), interpolation=cv2.INTER_AREA)
     return ndarray_to_frame(data)

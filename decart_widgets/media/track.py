@@ -17,11 +17,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 import av
-import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..stamp import read_stamp
+from .convert import ndarray_to_frame
 from .sources import Source
 
 log = logging.getLogger(__name__)
@@ -31,16 +31,6 @@ __all__ = ["FramePump", "PumpTrack", "ndarray_to_frame", "VIDEO_CLOCK_RATE"]
 VIDEO_CLOCK_RATE = 90_000
 _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 _STAMP_HISTORY = 1024
-
-
-def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """RGB array → yuv420p VideoFrame. OpenCV's conversion is ~10x faster than
-    letting the encoder reformat rgb24 (0.7 vs 7 ms at 720p, measured)."""
-    h, w = rgb.shape[:2]
-    if h % 2 or w % 2:
-        rgb = rgb[: h - h % 2, : w - w % 2]
-    yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
-    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
 
 
 class FramePump:
