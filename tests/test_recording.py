@@ -44,17 +44,20 @@ async def session(background_server):
 @pytest.mark.parametrize("streams, size", [("output", (1280, 720)), ("input", (1280, 720)), ("side_by_side", (1280, 360))])
 async def test_recording_decodes_with_expected_frames(session, tmp_path, streams, size):
     path = tmp_path / f"{streams}.mp4"
+    t0 = time.monotonic()
     with session.record(path, streams=streams) as rec:
+        # record for at least 2 s and at least 30 frames (a loaded machine is slow)
         await asyncio.sleep(2.0)
+        await wait_until(lambda: rec.frames_written + rec._recorder._queue.qsize() >= 30, 20, "30 frames")
+        wall = time.monotonic() - t0
     assert rec.frames_dropped == 0
     frames, got_size = decode(path)
     assert got_size == size
-    assert rec.frames_written >= 15  # ~2 s at up to 30 fps, on a busy machine
     assert abs(len(frames) - rec.frames_written) <= max(1, 0.05 * rec.frames_written)
     assert_monotonic(frames)
-    # about 2 s of wall time in the file
+    # the file spans about the wall time it was recording
     duration = float((frames[-1].pts - frames[0].pts) * frames[0].time_base)
-    assert 1.5 < duration < 2.5, duration
+    assert 0.7 * wall < duration <= wall + 0.1, (duration, wall)
 
 
 async def test_output_recording_holds_the_frames_received(session, tmp_path):
