@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,8 +115,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def run_case(transport: str, w: int, h: int, clip: Path, seconds: float) -> dict[str, object]:
+    from _chromium import CHROMIUM_FLAGS, chromium_path
     from _host import PageHost
-    from conftest import CHROMIUM_FLAGS, chromium_path
     from playwright.sync_api import sync_playwright
 
     from decart_widgets.widget import DecartLive
@@ -200,7 +199,8 @@ def main() -> None:
     text = table(results)
     print(text)
     if not args.no_readme and not args.only:
-        cpu = f"{os.cpu_count()} cores, {platform.machine()}"
+        load = os.getloadavg()[0]
+        cpu = f"{os.cpu_count()} cores, {platform.machine()}, load average {load:.1f} when it finished"
         note = (
             f"`bench/bench_browser.py`, {time.strftime('%Y-%m-%d')}, headless Chromium, {cpu}, local passthrough "
             "server, fake camera playing a generated y4m clip (textured moving pattern with the counter stamp) at the "

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..media.browser import BrowserCameraSource
+from ..media.convert import frame_to_rgb
 from ..media.output import luma_view
 from . import _jpeg
 
@@ -228,7 +229,7 @@ def encode_frame(frame: Any, quality: int = JPEG_QUALITY) -> bytes:
             _plane(p) for p in frame.planes
         )
         return _jpeg.encode_planes(y, u, v, quality)
-    return _jpeg.encode_rgb(frame.to_ndarray(format="rgb24"), quality)
+    return _jpeg.encode_rgb(frame_to_rgb(frame), quality)
 
 
 def _plane(plane: Any) -> Any:

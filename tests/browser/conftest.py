@@ -8,27 +8,11 @@ browser here. Without Chromium the tests skip with the reason, except under
 from __future__ import annotations
 
 import os
-import shutil
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-quic", "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
+from _chromium import CHROMIUM_FLAGS, chromium_path  # noqa: E402,F401
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
@@ -117,15 +101,3 @@ def show(page_host: Any, page: Any) -> Callable[..., Any]:
         return p
 
     return show_
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll a Python-side condition with a deadline (for values with no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import wait_until
+from _chromium import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
