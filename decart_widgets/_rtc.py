@@ -20,6 +20,8 @@ from contextvars import ContextVar
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 
+from . import _jitter  # noqa: F401 - releases complete video frames without waiting a frame
+
 __all__ = [
     "loopback_ice",
     "is_loopback_host",
