@@ -92,6 +92,7 @@ def test_typed_prompt_reaches_server_and_changes_output(make_widget, show):
 def test_prompt_typing_is_debounced(make_widget, show):
     w = make_widget(transport="comm")
     page = show(w)
+    w.wait_for_state("connected", "generating")  # the local server starts with the first connect
     mark = w.local_server.mark_events()
     page.get_by_test_id("prompt").press_sequentially("neon city", delay=20)
     wait_until(lambda: w.prompt == "neon city", 5, "debounced prompt")
@@ -103,6 +104,7 @@ def test_prompt_typing_is_debounced(make_widget, show):
 def test_python_prompt_shows_in_ui_and_reaches_server(make_widget, show):
     w = make_widget(transport="comm")
     page = show(w)
+    w.wait_for_state("connected", "generating")  # the local server starts with the first connect
     mark = w.local_server.mark_events()
     w.prompt = "watercolor from python"
     page.wait_for_function("document.querySelector('[data-testid=prompt]').value === 'watercolor from python'")
@@ -132,6 +134,7 @@ def test_reference_image_uploads_with_thumbnail(make_widget, show, tmp_path):
     w = make_widget(transport="comm", prompt="anime")
     page = show(w)
     w.wait_for_state("connected", "generating")
+    w.wait_for_state("connected", "generating")  # the local server starts with the first connect
     mark = w.local_server.mark_events()
     page.get_by_test_id("image-input").set_input_files(str(path))
     ev = w.local_server.wait_for_event_sync(lambda e: e["type"] == "set_image" and e.get("has_image"), 10, since=mark)
@@ -148,6 +151,7 @@ def test_oversized_image_is_refused_before_upload(make_widget, show, tmp_path):
     page = show(w)
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (11 * 1024 * 1024))
+    w.wait_for_state("connected", "generating")  # the local server starts with the first connect
     mark = w.local_server.mark_events()
     page.get_by_test_id("image-input").set_input_files(str(big))
     banner = page.get_by_test_id("banner")
