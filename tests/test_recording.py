@@ -9,15 +9,9 @@ import av
 import numpy as np
 import pytest
 
+from _waits import wait_until
 from decart_widgets import InvalidInputError, RealtimeSession
 
-
-async def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def decode(path):

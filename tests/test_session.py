@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from _waits import wait_until
 from decart_widgets.errors import (
     InvalidAPIKeyError,
     InvalidBaseURLError,
@@ -35,14 +36,6 @@ def _png() -> bytes:
     img[:, :16] = (0, 0, 255)
     return cv2.imencode(".png", img)[1].tobytes()
 
-
-async def _wait_for(predicate, timeout: float, what: str) -> None:
-    """Wait for a condition driven by another thread (the media loop)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class StateLog:
@@ -77,10 +70,10 @@ async def test_connect_generates_frames_ticks_and_updates(background_server):
         log = StateLog(session)
         assert session.is_connected()
         assert session.session_id and session.subscribe_token
-        await _wait_for(lambda: session.connection_state == "generating", 5, "generating")
+        await wait_until(lambda: session.connection_state == "generating", 5, "generating")
         frame = await session.snapshot()
         assert frame.shape == (720, 1280, 3) and frame.dtype == np.uint8
-        await _wait_for(lambda: log.ticks, 3, "a generation tick")
+        await wait_until(lambda: log.ticks, 3, "a generation tick")
         await session.set_prompt("pencil sketch", enhance=False)
         assert session.prompt == "pencil sketch"
         await session.set(prompt="neon", image=_png())
@@ -115,19 +108,19 @@ async def test_drop_reconnects_and_restores_prompt(background_server):
     )
     try:
         log = StateLog(session)
-        await _wait_for(lambda: session.connection_state == "generating", 5, "generating")
+        await wait_until(lambda: session.connection_state == "generating", 5, "generating")
         await session.set_prompt("thermal camera")
         before = server.connections_total
         t0 = time.monotonic()
         server.drop_streams()
-        await _wait_for(lambda: "reconnecting" in log.states, 3, "reconnecting")
-        await _wait_for(lambda: session.connection_state == "generating" and log.states[-1] == "generating", 5, "generating again")
+        await wait_until(lambda: "reconnecting" in log.states, 3, "reconnecting")
+        await wait_until(lambda: session.connection_state == "generating" and log.states[-1] == "generating", 5, "generating again")
         assert time.monotonic() - t0 < 3.0
         assert server.connections_total == before + 1
         # the last acknowledged prompt was restored on the new connection
         assert prompts_seen(server)[-1] == "thermal camera"
         n = session.stats()["frames_received"]
-        await _wait_for(lambda: session.stats()["frames_received"] > n + 10, 5, "frames after reconnect")
+        await wait_until(lambda: session.stats()["frames_received"] > n + 10, 5, "frames after reconnect")
         assert session.reconnects == 1 and not log.errors
     finally:
         session.disconnect()
@@ -140,7 +133,7 @@ async def test_retries_exhausted_gives_disconnected_and_error(background_server)
     server.faults.reject_connections = 100
     before = server.connections_total
     server.drop_streams()
-    await _wait_for(lambda: session.connection_state == "disconnected", 10, "disconnected")
+    await wait_until(lambda: session.connection_state == "disconnected", 10, "disconnected")
     assert "reconnecting" in log.states and log.states[-1] == "disconnected"
     assert len(log.errors) == 1
     assert server.connections_total - before == 5
@@ -156,7 +149,7 @@ async def test_permanent_error_is_not_retried(background_server):
     log = StateLog(session)
     before = server.connections_total
     server.send_error("Invalid API key (401)", close=True)
-    await _wait_for(lambda: session.connection_state == "disconnected", 5, "disconnected")
+    await wait_until(lambda: session.connection_state == "disconnected", 5, "disconnected")
     await asyncio.sleep(0.5)
     assert server.connections_total == before
     assert "reconnecting" not in log.states
@@ -207,7 +200,7 @@ async def test_ack_timeouts_raise_timeout_errors(background_server):
 async def test_blocking_the_callers_thread_does_not_stop_frames(background_server):
     session = await RealtimeSession.connect(base_url=background_server.url)
     try:
-        await _wait_for(lambda: session.stats()["frames_received"] > 5, 5, "first frames")
+        await wait_until(lambda: session.stats()["frames_received"] > 5, 5, "first frames")
         before = session.stats()["frames_received"]
         time.sleep(5)  # a notebook cell that blocks (on the caller's thread and loop)
         during = session.stats()["frames_received"] - before
@@ -244,7 +237,7 @@ async def test_disconnect_leaves_nothing_running(background_server):
     assert any(t.name == "decart-media-loop" for t in threading.enumerate())
     session.disconnect()
     session.disconnect()  # idempotent
-    await _wait_for(lambda: not background_server.streams, 5, "server to see the close")
+    await wait_until(lambda: not background_server.streams, 5, "server to see the close")
     # the server (a separate owner, still running) may have started its own
     # workers; none of the session's may remain
     leftover = {t.name for t in threading.enumerate()} - threads_before

@@ -8,16 +8,10 @@ import time
 import numpy as np
 import pytest
 
+from _waits import wait_until
 from decart_widgets import InvalidInputError, NumpySource, RealtimeSession, quality_verdict
 from decart_widgets._bitrate import PinnedVp8Encoder
 
-
-async def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(

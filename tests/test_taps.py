@@ -9,16 +9,10 @@ import time
 import numpy as np
 import pytest
 
+from _waits import wait_until
 from decart_widgets import CallbackError, FrameInfo, InvalidInputError, RealtimeSession
 from decart_widgets.stamp import read_stamp
 
-
-async def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
