@@ -246,6 +246,10 @@ async def test_disconnect_leaves_nothing_running(background_server):
     assert _socket_count() <= sockets_before
     client_pcs = [pc for pc in _client_pcs()]
     assert not client_pcs
+    # the media loop (and with it every session task) stopped with the last session
+    from decart_widgets._loop import media_loop
+
+    assert media_loop._loop is None
     with pytest.raises(SessionClosedError):
         await session.set_prompt("after disconnect")
     with pytest.raises(SessionClosedError):
@@ -321,3 +325,28 @@ async def test_connect_from_a_plain_thread_with_its_own_loop(background_server):
     t.start()
     await asyncio.get_running_loop().run_in_executor(None, t.join, 30)
     assert result["shape"] == (720, 1280, 3)
+
+
+async def test_client_token_from_the_local_server_opens_a_session():
+    from decart_widgets import create_client_token
+    from decart_widgets.server import LocalServer
+
+    with LocalServer(model="passthrough", valid_keys={"permanent-key"}).start_background() as server:
+        with pytest.raises(InvalidAPIKeyError):
+            await create_client_token(api_key="wrong", api_base_url=server.http_url)
+        with pytest.raises(InvalidInputError, match="expires_in"):
+            await create_client_token(api_key="permanent-key", api_base_url=server.http_url, expires_in=0)
+        token = await create_client_token(api_key="permanent-key", api_base_url=server.http_url, expires_in=60)
+        assert token["apiKey"].startswith("ek_") and "expiresAt" in token
+        # the short-lived key is what a less trusted place gets; get_token is called per connect
+        calls = []
+
+        def get_token():
+            calls.append(1)
+            return token["apiKey"]
+
+        session = await RealtimeSession.connect(base_url=server.url, get_token=get_token)
+        try:
+            assert session.is_connected() and calls == [1]
+        finally:
+            session.disconnect()
