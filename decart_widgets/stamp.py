@@ -61,10 +61,10 @@ def read_stamp(frame: np.ndarray) -> int | None:
         return None
     # sample the middle of each block (edges blur under compression)
     y0, y1 = bh // 4, max(bh // 4 + 1, (3 * bh) // 4)
-    strip = frame[y0:y1, : bw * _BLOCKS]
-    luma = strip.mean(axis=(0, 2)) if strip.ndim == 3 else strip.mean(axis=0)
+    # the stamp is grey (black/white): one channel tells it, at a tenth of the cost
+    strip = frame[y0:y1, : bw * _BLOCKS, 1] if frame.ndim == 3 else frame[y0:y1, : bw * _BLOCKS]
     x0, x1 = bw // 4, max(bw // 4 + 1, (3 * bw) // 4)
-    blocks = luma.reshape(_BLOCKS, bw)[:, x0:x1].mean(axis=1)
+    blocks = strip.reshape(y1 - y0, _BLOCKS, bw)[:, :, x0:x1].mean(axis=(0, 2))
     # a real stamp is near-black or near-white in every block
     if np.any((blocks > 70) & (blocks < 185)):
         return None

@@ -132,3 +132,22 @@ async def test_mirror_flips_upstream_frames(background_server):
         session.disconnect()
     with pytest.raises(InvalidInputError, match="mirror"):
         await RealtimeSession.connect(base_url=background_server.url, mirror="sometimes")
+
+
+def test_pinned_encoder_applies_its_fast_libvpx_options():
+    import fractions
+
+    from decart_widgets._bitrate import FAST_OPTIONS
+    from decart_widgets.media.convert import ndarray_to_frame
+
+    enc = PinnedVp8Encoder(2_000_000)
+    frame = ndarray_to_frame(np.zeros((720, 1280, 3), np.uint8))
+    frame.pts, frame.time_base = 0, fractions.Fraction(1, 90000)
+    payloads, _ = enc.encode(frame)
+    assert payloads and enc.codec.is_open
+    assert all(enc.applied_options[k] == v for k, v in FAST_OPTIONS.items())
+    assert enc.applied_options["maxrate"] == "2000000"  # aiortc's CBR settings kept
+    assert enc.codec.bit_rate == 2_000_000
+    plain = PinnedVp8Encoder(2_000_000, fast=False)
+    plain.encode(frame)
+    assert plain.applied_options == {} and plain.codec.is_open
