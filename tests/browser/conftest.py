@@ -20,6 +20,10 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.browser)
+    # Playwright's sync API keeps an event loop running on the main thread
+    # while it is open, which pytest-asyncio tests cannot run under: run the
+    # browser tests last (and close Playwright after each module).
+    items.sort(key=lambda item: str(item.fspath).startswith(here))
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +37,7 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
