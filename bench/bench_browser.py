@@ -155,6 +155,21 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float) -> dict
     }
 
 
+# Kept with the table so a re-run does not lose it (measured 2026-11-21).
+ANALYSIS = """**Where 1280x720 stops (goals: webrtc >= 29 fps and <= 150 ms; comm >= 24 fps).** The machine is
+CPU-bound, not the path: during the 720p webrtc run `top` shows the kernel process (widget, session and local
+server) at ~98% of a core and Chromium at ~95% (its renderer encoding the camera and decoding the output), with
+2.5% idle on 2 cores. Each 720p frame is VP8-encoded four times and decoded four times (browser→kernel,
+kernel→server, server→kernel, kernel→browser), three of each in the kernel's process. What was cut: every
+aiortc-received hop now releases a frame on its RTP marker bit instead of one frame later
+(`bench/bench_jitter.py`: 49 → 19 ms per hop), and every VP8 encoder we start runs libvpx at `cpu-used -16` with
+no denoiser at a pinned 2.5 Mbps (`bench/bench_vp8.py`: 0.59x encode time); 720p webrtc went from 11.3 fps /
+317 ms to 15-17 fps / 217-250 ms on an idle machine, 640x480 webrtc from 100 to 67-83 ms. The next step is to
+stop decoding and re-encoding in the kernel when no tap needs pixels (forward the browser's VP8 packets to the
+server and the server's back to the browser), which removes two encodes and two decodes per frame; that needs
+encoded-frame access in aiortc's receiver and is not done."""
+
+
 def fmt(v: object, digits: int = 0) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -208,7 +223,7 @@ def main() -> None:
             "presenting the model frame made from it (counter stamp read in the page). The last column is the "
             "kernel's own send→receive latency to the local server.\n\n"
         )
-        write_readme(note + text)
+        write_readme(note + text + "\n\n" + ANALYSIS)
 
 
 if __name__ == "__main__":

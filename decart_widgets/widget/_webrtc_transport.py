@@ -26,6 +26,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from .._bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
 from .._rtc import new_peer_connection, prefer_codec, set_vp8_bitrate_hints
 from ..media.browser import BrowserCameraSource
 
@@ -141,7 +142,9 @@ class BrowserPeer:
                 prefer_codec(transceiver, "video/VP8")
         self._pc.addTrack(self._track)
         self._subscribe(self._track.offer)
-        await self._pc.setLocalDescription(await self._pc.createAnswer())
+        # the sender to the browser starts in here: pinned, fast VP8 encoder
+        with vp8_bitrate(DEFAULT_UPSTREAM_BITRATE):
+            await self._pc.setLocalDescription(await self._pc.createAnswer())
         sdp = self._pc.localDescription.sdp
         sdp = set_vp8_bitrate_hints(sdp, start_kbps=START_KBPS, min_kbps=MIN_KBPS, max_kbps=MAX_KBPS)
         return strip_candidates(sdp) if blocked else sdp
