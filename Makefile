@@ -29,7 +29,7 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
 	  || { echo "could not install chromium"; [ "$$CI" != true ] || exit 1; }; }
 
-test: $(INSTALLED) chromium
+test: $(INSTALLED) chromium lint
 	$(BIN)/pytest
 
 test-fast: $(INSTALLED)
@@ -39,7 +39,6 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/run_all.py
 
 lint: $(INSTALLED)
-	$(BIN)/python -m pip install -q ruff mypy
 	$(BIN)/ruff check decart_widgets tests bench
 	$(BIN)/mypy decart_widgets
 

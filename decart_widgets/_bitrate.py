@@ -42,12 +42,12 @@ class PinnedVp8Encoder(Vp8Encoder):
         self._overrides = dict(FAST_OPTIONS) if fast else {}
         super().__init__()
         self._pinned = int(bitrate)
-        self._Vp8Encoder__target_bitrate = self._pinned  # type: ignore[attr-defined]
+        self._Vp8Encoder__target_bitrate = self._pinned
 
     # aiortc builds and opens its libvpx context inside encode(); the last
     # reads of ``self.codec`` before it opens are the moment to adjust it
-    @property  # type: ignore[override]
-    def codec(self):  # type: ignore[no-untyped-def]
+    @property
+    def codec(self):
         codec = self._codec
         if codec is not None and self._overrides and not codec.is_open:
             options = dict(codec.options)
@@ -59,7 +59,7 @@ class PinnedVp8Encoder(Vp8Encoder):
         return codec
 
     @codec.setter
-    def codec(self, value) -> None:  # type: ignore[no-untyped-def]
+    def codec(self, value) -> None:
         self._codec = value
 
     @property
@@ -72,7 +72,7 @@ class PinnedVp8Encoder(Vp8Encoder):
         pass
 
 
-def _get_encoder(codec):  # type: ignore[no-untyped-def]
+def _get_encoder(codec):
     bitrate = _pinned.get()
     if bitrate is not None and codec.mimeType.lower() == "video/vp8":
         return PinnedVp8Encoder(bitrate)

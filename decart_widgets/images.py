@@ -3,6 +3,7 @@ image file, validating it before anything is sent (PROTOCOL.md section 6)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import os
@@ -120,7 +121,7 @@ async def load_image_b64(image: ImageInput) -> str:
     elif isinstance(image, np.ndarray):
         data = _check_bytes(_array_to_png(image), "image array")
     elif isinstance(image, os.PathLike):
-        data = _read_path(Path(image))
+        data = await asyncio.to_thread(_read_path, Path(image))
     elif isinstance(image, str):
         data = await _from_string(image)
     else:
@@ -158,6 +159,11 @@ async def _from_string(text: str) -> bytes:
             f"unsupported image URL scheme {scheme.group(1)!r}; accepted: http(s):// URLs, "
             "data: URLs, file paths, bytes, raw base64"
         )
+    # files are read on a worker thread: a 10 MB read must not stall the loop
+    return await asyncio.to_thread(_path_or_base64, stripped)
+
+
+def _path_or_base64(stripped: str) -> bytes:
     if len(stripped) < 4096 and ("/" in stripped[:1] or "\\" in stripped or "." in stripped[-6:]):
         path = Path(stripped).expanduser()
         if path.exists():

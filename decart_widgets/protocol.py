@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +132,10 @@ class Error:
     type: str = field(default="error", init=False)
 
 
-Message = Union[
-    Prompt, SetImage, Offer, Answer, IceCandidate, IceRestart, SessionId, Ready, PromptAck,
-    SetImageAck, GenerationStarted, GenerationTick, GenerationEnded, Error,
-]
+Message = (
+    Prompt | SetImage | Offer | Answer | IceCandidate | IceRestart | SessionId | Ready | PromptAck
+    | SetImageAck | GenerationStarted | GenerationTick | GenerationEnded | Error
+)
 
 
 class _Bad(Exception):
@@ -238,7 +238,7 @@ def parse_obj(obj: Any) -> Message | None:
         log.debug("ignoring message of unknown type %.80r", kind)
         return None
     try:
-        return parser(obj)  # type: ignore[no-any-return]
+        return parser(obj)
     except _Bad as exc:
         log.warning("dropping malformed %r message: %s", kind, exc)
         return None

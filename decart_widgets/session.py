@@ -15,16 +15,15 @@ import os
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
 
-from . import protocol as P
-from ._connection import Connection, StateSpec, Timeouts
 from ._bitrate import DEFAULT_UPSTREAM_BITRATE
+from ._connection import Connection, StateSpec, Timeouts
 from ._events import EventEmitter
 from ._loop import media_loop
 from ._rtc import is_loopback_host
@@ -41,9 +40,9 @@ from .errors import (
     is_permanent_error,
 )
 from .images import ImageInput, load_image_b64
+from .media.frames import FrameHub, SessionRecording
 from .media.output import OutputSink
 from .media.sources import Source, TestPatternSource
-from .media.frames import FrameHub, SessionRecording
 from .media.stats import RtpCounters, quality_verdict
 from .media.track import FramePump
 from .models import ModelDefinition, get_model

@@ -75,7 +75,7 @@ class SignalingChannel:
     async def open(self, timeout: float) -> None:
         try:
             self._ws = await asyncio.wait_for(
-                self._http.ws_connect(
+                self._http.ws_connect(  # type: ignore[arg-type]
                     self._url,
                     timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                     max_msg_size=32 * 1024 * 1024,
@@ -143,13 +143,13 @@ class SignalingChannel:
                 log.debug("prompt_ack for a prompt not in flight: %.80r", msg.prompt)
             return None
         if isinstance(msg, P.SetImageAck):
-            fut = self._image_waiter
+            waiter = self._image_waiter
             self._image_waiter = None
-            if fut is not None and not fut.done():
+            if waiter is not None and not waiter.done():
                 if msg.success:
-                    fut.set_result(None)
+                    waiter.set_result(None)
                 else:
-                    fut.set_exception(ServerError(msg.error or "image rejected by the server"))
+                    waiter.set_exception(ServerError(msg.error or "image rejected by the server"))
             return None
         if isinstance(msg, P.Error):
             err = server_error(msg.error)

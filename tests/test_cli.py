@@ -33,7 +33,7 @@ def test_non_loopback_serve_without_keys_is_refused(capsys):
 async def test_serve_runs_until_interrupted_and_a_session_connects():
     from decart_widgets import RealtimeSession
 
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starting a server the way a user does
         [*CLI, "serve", "--port", "0", "--model", "passthrough"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

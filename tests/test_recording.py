@@ -8,10 +8,9 @@ import time
 import av
 import numpy as np
 import pytest
-
 from _waits import wait_until
-from decart_widgets import InvalidInputError, RealtimeSession
 
+from decart_widgets import InvalidInputError, RealtimeSession
 
 
 def decode(path):
@@ -24,7 +23,7 @@ def decode(path):
 
 def assert_monotonic(frames):
     pts = [f.pts for f in frames]
-    assert all(b > a for a, b in zip(pts, pts[1:])), "timestamps must increase strictly"
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "timestamps must increase strictly"
 
 
 @pytest.fixture

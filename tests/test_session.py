@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 import pytest
-
 from _waits import wait_until
+
 from decart_widgets.errors import (
     InvalidAPIKeyError,
     InvalidBaseURLError,
@@ -202,7 +202,7 @@ async def test_blocking_the_callers_thread_does_not_stop_frames(background_serve
     try:
         await wait_until(lambda: session.stats()["frames_received"] > 5, 5, "first frames")
         before = session.stats()["frames_received"]
-        time.sleep(5)  # a notebook cell that blocks (on the caller's thread and loop)
+        time.sleep(5)  # noqa: ASYNC251 - a notebook cell that blocks (on the caller's thread and loop)
         during = session.stats()["frames_received"] - before
         assert during >= 5 * 30 * 0.6, f"only {during} frames arrived while the caller blocked"
         assert session.is_connected()

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
-
 from _waits import wait_until
+
 from decart_widgets import InvalidInputError, NumpySource, RealtimeSession, quality_verdict
 from decart_widgets._bitrate import PinnedVp8Encoder
-
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,10 @@ import time
 
 import numpy as np
 import pytest
-
 from _waits import wait_until
+
 from decart_widgets import CallbackError, FrameInfo, InvalidInputError, RealtimeSession
 from decart_widgets.stamp import read_stamp
-
 
 
 @pytest.fixture

@@ -135,6 +135,7 @@ class CameraSource(Source):
         format: str | None = _AUTO,
     ) -> None:
         self._fit = check_fit(fit)
+        fmt: str | None
         if format == _AUTO:
             dev, fmt, opts = default_camera(device)
         else:

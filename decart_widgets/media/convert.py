@@ -10,6 +10,7 @@ and never touches the frame's own.
 from __future__ import annotations
 
 import threading
+from typing import Any, cast
 
 import av
 import cv2
@@ -50,5 +51,5 @@ def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
     h, w = rgb.shape[:2]
     if h % 2 or w % 2:
         rgb = rgb[: h - h % 2, : w - w % 2]
-    yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+    yuv = cast("np.ndarray[Any, np.dtype[np.uint8]]", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
     return av.VideoFrame.from_ndarray(yuv, format="yuv420p")

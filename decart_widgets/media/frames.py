@@ -21,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from ..errors import CallbackError, InvalidInputError
+from ..errors import CallbackError, DecartError, InvalidInputError
 from ..stamp import read_stamp
 from .convert import frame_to_rgb
 from .output import OutputSink
@@ -47,7 +47,7 @@ class FrameHub:
         loop: asyncio.AbstractEventLoop,
         pump: FramePump,
         sink: OutputSink,
-        report: Callable[[Exception], None],
+        report: Callable[[DecartError], None],
     ) -> None:
         self._loop = loop
         self._pump = pump

@@ -98,7 +98,7 @@ class NumpySource(Source):
                 )
             self._fn = src
             self._is_async = inspect.iscoroutinefunction(src) or inspect.iscoroutinefunction(
-                getattr(src, "__call__", None)  # instances with an async __call__
+                type(src).__call__  # instances with an async __call__
             )
             self._with_index = _wants_index(src)
             return
@@ -169,11 +169,11 @@ class NumpySource(Source):
                 return None
         _end = object()
         for _attempt in range(2):  # a second attempt only after a loop restart
-            it = self._it
+            it: Any = self._it
             if self._threaded_next:
                 item = await asyncio.to_thread(next, it, _end)
             else:
-                item = next(it, _end)  # type: ignore[call-overload]
+                item = next(it, _end)
             if item is not _end:
                 return item
             if not self._loop:

@@ -25,7 +25,7 @@ def luma_view(frame: av.VideoFrame) -> np.ndarray | None:
     if frame.format.name not in ("yuv420p", "yuvj420p"):
         return None
     plane = frame.planes[0]
-    buf = np.frombuffer(plane, np.uint8)
+    buf = np.frombuffer(memoryview(plane), np.uint8)
     return buf.reshape(frame.height, plane.line_size)[:, : frame.width]
 
 

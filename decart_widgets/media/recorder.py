@@ -89,6 +89,8 @@ class Recorder:
                 item = self._queue.get()
                 if item is _STOP:
                     break
+                data: Any
+                pts: int
                 data, pts = item  # type: ignore[misc]
                 if self._prepare is not None:
                     data = self._prepare(data)

@@ -15,7 +15,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +134,7 @@ class TapSet:
     def __bool__(self) -> bool:
         return bool(self._taps)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Tap]:
         return iter(self._taps)
 
     def add(self, tap: Tap) -> None:

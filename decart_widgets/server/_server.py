@@ -44,7 +44,7 @@ def _resolve_model(model: object) -> tuple[LocalModel, bool]:
     if isinstance(model, str) and model == "passthrough":
         return passthrough, True
     if callable(model) and not isinstance(model, str):
-        return model, False  # type: ignore[return-value]
+        return model, False
     raise TypeError(
         "model must be None (the default local effects), 'passthrough', or a callable "
         f"model(frame: HxWx3 uint8 RGB ndarray, state: ModelState) -> frame; got {model!r}"

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,7 +73,7 @@ def _to_video_frame(rgb: np.ndarray) -> VideoFrame:
     h, w = rgb.shape[:2]
     if h % 2 or w % 2:  # yuv420p needs even sizes
         rgb = rgb[: h - h % 2, : w - w % 2]
-    yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+    yuv: Any = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
     return VideoFrame.from_ndarray(yuv, format="yuv420p")
 
 
@@ -156,7 +157,7 @@ class FrameProcessor:
     async def _read(self, track: MediaStreamTrack) -> None:
         while True:
             try:
-                frame = await track.recv()
+                frame: Any = await track.recv()
             except MediaStreamError:
                 return
             self.frames_in += 1

@@ -332,10 +332,10 @@ class _SizeCache:
         """HxWx3 uint8 paper texture around 240 (multiply with scale 1/255)."""
         if self._grain is None:
             rng = np.random.default_rng(12345)
-            small = rng.normal(0.0, 1.0, (max(1, self.h // 2), max(1, self.w // 2))).astype(
+            noise = rng.normal(0.0, 1.0, (max(1, self.h // 2), max(1, self.w // 2))).astype(
                 np.float32
             )
-            small = cv2.GaussianBlur(small, (0, 0), 0.8)
+            small = cv2.GaussianBlur(noise, (0, 0), 0.8)
             tex = _up(small, self.w, self.h)
             g = np.clip(np.rint(243.0 + tex * 9.0), 0, 255).astype(np.uint8)
             self._grain = cv2.cvtColor(g, cv2.COLOR_GRAY2RGB)

@@ -213,7 +213,7 @@ class DecartLive(anywidget.AnyWidget):
     def _set_error(self, error: DecartError | None) -> None:
         if error is None:
             if self.error is not None and self.error.get("code") != "CAMERA_ERROR":
-                self.error = None
+                self.error = None  # type: ignore[assignment]
             return
         self.error = {"message": error.message, "code": error.code}
 
