@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
+import inspect
 import json
 import logging
 import os
@@ -253,8 +254,12 @@ class RealtimeSession:
             return self._api_key
         if self._get_token is not None:
             try:
-                token = self._get_token()
-                if asyncio.iscoroutine(token) or isinstance(token, asyncio.Future):
+                # a plain get_token may block (an HTTP call): keep it off the media loop
+                if inspect.iscoroutinefunction(self._get_token):
+                    token = await self._get_token()
+                else:
+                    token = await asyncio.to_thread(self._get_token)
+                if inspect.isawaitable(token):
                     token = await token
             except DecartError:
                 raise
