@@ -35,8 +35,13 @@ test: $(INSTALLED) chromium lint
 test-fast: $(INSTALLED)
 	$(BIN)/pytest -m "not browser and not interop"
 
-bench: $(INSTALLED)
+# Printed figures, not tests: the session suite (its table goes into
+# bench/README.md), the codec and jitter A/Bs, and the browser path.
+bench: $(INSTALLED) chromium
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_jitter.py
+	$(BIN)/python bench/bench_vp8.py
+	$(BIN)/python bench/bench_browser.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check decart_widgets tests bench
