@@ -41,6 +41,7 @@ bench: $(INSTALLED) chromium
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_jitter.py
 	$(BIN)/python bench/bench_vp8.py
+	$(BIN)/python bench/bench_nodelay.py
 	$(BIN)/python bench/bench_browser.py
 
 lint: $(INSTALLED)

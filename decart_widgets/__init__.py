@@ -25,20 +25,26 @@ from .errors import (
     TokenCreateError,
     WebSocketError,
 )
-from .media import (
-    CameraNotFoundError,
-    CameraSource,
-    FileSource,
-    FrameInfo,
-    ImageSource,
-    NumpySource,
-    Source,
-    TestPatternSource,
-)
-from .media.stats import quality_verdict
 from .models import MODELS, ModelDefinition, get_model
-from .session import ConnectionState, RealtimeSession
-from .tokens import create_client_token
+
+# Heavy modules (aiortc, PyAV, OpenCV, anywidget) load on first use, so that
+# `import decart_widgets` and the Jupyter server extension stay cheap.
+_LAZY = {
+    "RealtimeSession": ".session",
+    "ConnectionState": ".session",
+    "LocalServer": ".server",
+    "DecartLive": ".widget",
+    "Source": ".media.sources",
+    "TestPatternSource": ".media.sources",
+    "NumpySource": ".media.numpy_source",
+    "ImageSource": ".media.image_source",
+    "FileSource": ".media.file_source",
+    "CameraSource": ".media.camera_source",
+    "CameraNotFoundError": ".media.camera_source",
+    "FrameInfo": ".media.taps",
+    "quality_verdict": ".media.stats",
+    "create_client_token": ".tokens",
+}
 
 __all__ = [
     "__version__",
@@ -76,14 +82,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # the server and the widget pull in more (OpenCV effects, anywidget):
-    # import them when first used
-    if name == "LocalServer":
-        from .server import LocalServer
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'decart_widgets' has no attribute {name!r}")
+    import importlib
 
-        return LocalServer
-    if name == "DecartLive":
-        from .widget import DecartLive
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-        return DecartLive
-    raise AttributeError(f"module 'decart_widgets' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
