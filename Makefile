@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench chromium lint clean
+.PHONY: setup demo test test-fast bench chromium lint jscheck clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
 	  || { echo "could not install chromium"; [ "$$CI" != true ] || exit 1; }; }
 
-test: $(INSTALLED) chromium lint
+test: $(INSTALLED) chromium lint jscheck
 	$(BIN)/pytest
 
 test-fast: $(INSTALLED)
@@ -48,5 +48,12 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check decart_widgets tests bench
 	$(BIN)/mypy decart_widgets
 
+# The widget's JS is plain ESM with JSDoc types, checked by tsc --checkJs
+# (typescript from the npm registry, dev-only; node comes with the machine).
+jscheck:
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --no-audit --no-fund --silent && node_modules/.bin/tsc -p tsconfig.json && echo "tsc --checkJs: js/ clean"; \
+	else echo "npm not found: JS type check skipped"; [ "$$CI" != true ] || exit 1; fi
+
 clean:
-	rm -rf $(VENV) demo-output bench/output .pytest_cache
+	rm -rf $(VENV) demo-output bench/output .pytest_cache node_modules

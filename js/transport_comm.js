@@ -35,7 +35,7 @@ export function dwStartComm({ model, view, signal, canvas, onFrame }) {
   async function draw(/** @type {any} */ msg, /** @type {any} */ buf) {
     drawing = true;
     try {
-      const bitmap = await createImageBitmap(new Blob([dwBytes(buf)], { type: "image/jpeg" }));
+      const bitmap = await createImageBitmap(new Blob([/** @type {BlobPart} */ (dwBytes(buf))], { type: "image/jpeg" }));
       if (!own.aborted) {
         if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
           canvas.width = bitmap.width;
