@@ -114,8 +114,11 @@ class RealtimeSession:
         query: dict[str, str],
         mirror: bool | str,
         bitrate: int | None,
+        watch: tuple[str, str, int] | None = None,
     ) -> None:
         self.model = model
+        #: (session id, server ip, server port) of the session this one watches.
+        self._watch = watch
         self._base_url = base_url
         self._api_key = api_key
         self._get_token = get_token
@@ -230,6 +233,57 @@ class RealtimeSession:
             raise
         return session
 
+    @classmethod
+    async def subscribe(
+        cls,
+        token: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        get_token: GetToken | None = None,
+        connect_timeout: float = 300.0,
+        reconnect: bool = True,
+        reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
+    ) -> RealtimeSession:
+        """Watch a running session's output, view-only (PROTOCOL.md section 1).
+
+        ``token`` is the other session's :attr:`subscribe_token`. The returned
+        session has the output side of the API (``on_frame``, ``snapshot``,
+        ``frames``, ``record``, ``stats``, events); it sends no video and
+        refuses prompt and image changes.
+        """
+        watch = decode_subscribe_token(token)
+        base = _check_base_url(base_url if base_url is not None else DEFAULT_BASE_URL)
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise InvalidAPIKeyError("api_key must be a non-empty string")
+        session = cls(
+            _token=_CONNECT_TOKEN,
+            model=get_model("lucy-2.1"),
+            source=TestPatternSource(),
+            base_url=base,
+            api_key=api_key,
+            get_token=get_token,
+            timeouts=Timeouts(connect=connect_timeout),
+            reconnect=_check_bool(reconnect, "reconnect"),
+            reconnect_delays=tuple(reconnect_delays),
+            user_agent=None,
+            query={},
+            mirror=False,
+            bitrate=None,
+            watch=watch,
+        )
+        try:
+            await media_loop.run(session._first_connect(None))
+        except BaseException:
+            session.disconnect()
+            raise
+        return session
+
+    @property
+    def view_only(self) -> bool:
+        """True for a session made by :meth:`subscribe`."""
+        return self._watch is not None
+
     async def _first_connect(self, initial: StateSpec | None) -> None:
         self._events.hold()
         self._link_up = asyncio.Event()
@@ -281,14 +335,19 @@ class RealtimeSession:
     async def _open(self, initial: StateSpec | None) -> None:
         """One connection attempt; on success it becomes the current one."""
         key = await self._resolve_key()
-        params = {"api_key": key, "model": self.model.name, "user_agent": self._user_agent, **self._query}
-        url = f"{self._base_url}{self.model.url_path}?{urllib.parse.urlencode(params)}"
+        if self._watch is not None:
+            sid, ip, port = self._watch
+            query = urllib.parse.urlencode({"IP": ip, "port": port, "api_key": key})
+            url = f"{self._base_url}/subscribe/{urllib.parse.quote(sid, safe='')}?{query}"
+        else:
+            params = {"api_key": key, "model": self.model.name, "user_agent": self._user_agent, **self._query}
+            url = f"{self._base_url}{self.model.url_path}?{urllib.parse.urlencode(params)}"
         log.info("connecting to %s", redact_url(url))
         assert self._http is not None
         conn = Connection(
             http=self._http,
             url=url,
-            track=self._pump.track(),
+            track=None if self._watch is not None else self._pump.track(),
             loopback=self._loopback,
             timeouts=self._timeouts,
             on_event=lambda kind, payload: self._on_conn_event(conn, kind, payload),
@@ -453,6 +512,7 @@ class RealtimeSession:
         ``image=None`` clears the reference image.
         """
         self._check_open()
+        self._check_sender()
         if prompt is None and image is _UNSET:
             raise InvalidInputError("set() needs at least one of prompt= or image=")
         if prompt is not None:
@@ -467,6 +527,7 @@ class RealtimeSession:
     async def set_prompt(self, text: str, *, enhance: bool = True, timeout: float | None = None) -> None:
         """Replace the text prompt; returns once the server acknowledged it."""
         self._check_open()
+        self._check_sender()
         _check_prompt(text)
         _check_bool(enhance, "enhance")
         await self._apply(StateSpec(text, enhance, None), image=False, timeout=timeout)
@@ -474,13 +535,19 @@ class RealtimeSession:
     async def set_image(self, image: ImageInput | None, *, prompt: str | None = None, enhance: bool = True, timeout: float | None = None) -> None:
         """Replace (or with ``None`` clear) the reference image, optionally with a prompt."""
         self._check_open()
+        self._check_sender()
         if prompt is not None:
             _check_prompt(prompt)
         _check_bool(enhance, "enhance")
         image_b64 = None if image is None else await load_image_b64(image)
         await self._apply(StateSpec(prompt, enhance, image_b64), image=True, timeout=timeout)
 
+    def _check_sender(self) -> None:
+        if self._watch is not None:
+            raise InvalidInputError("this session only watches another one (subscribe): it cannot send prompts, images or video")
+
     async def _apply(self, spec: StateSpec, *, image: bool, timeout: float | None) -> None:
+        self._check_sender()
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise InvalidInputError(f"timeout must be a positive number of seconds, got {timeout!r}")
         await media_loop.run(self._apply_on_loop(spec, image, timeout))
@@ -517,6 +584,7 @@ class RealtimeSession:
     def replace_source(self, source: Source) -> None:
         """Swap the upstream source between two frames, without reconnecting."""
         self._check_open()
+        self._check_sender()
         if not isinstance(source, Source):
             raise InvalidInputError(f"source must be a Source, got {type(source).__name__}")
         old = self._pump.replace_source(source)
@@ -556,6 +624,8 @@ class RealtimeSession:
         self._check_open()
         if stream not in ("input", "output"):
             raise InvalidInputError(f"stream must be 'input' or 'output', got {stream!r}")
+        if stream == "input":
+            self._check_sender()
 
         async def wait() -> np.ndarray:
             return await asyncio.wait_for(self._hub.next_frame(stream), timeout)
@@ -738,3 +808,20 @@ async def _parse_initial_state(initial: dict[str, Any] | None) -> StateSpec | No
     if text is None and image_b64 is None:
         return StateSpec()  # explicit passthrough
     return StateSpec(text, enhance, image_b64)
+
+
+def decode_subscribe_token(token: Any) -> tuple[str, str, int]:
+    """(session id, server ip, server port) from a subscribe token (URL-safe or
+    standard base64 of ``{"sid", "ip", "port"}``)."""
+    if not isinstance(token, str) or not token.strip():
+        raise InvalidInputError("subscribe token must be a non-empty string (a session's subscribe_token)")
+    text = token.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4))
+        data = json.loads(raw)
+        sid, ip, port = data["sid"], data["ip"], data["port"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"invalid subscribe token: {exc}") from exc
+    if not isinstance(sid, str) or not sid or not isinstance(ip, str) or isinstance(port, bool) or not isinstance(port, int):
+        raise InvalidInputError("invalid subscribe token: needs sid (str), ip (str) and port (int)")
+    return sid, ip, port

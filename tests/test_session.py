@@ -350,3 +350,44 @@ async def test_client_token_from_the_local_server_opens_a_session():
             assert session.is_connected() and calls == [1]
         finally:
             session.disconnect()
+
+
+async def test_subscribe_watches_a_running_session(background_server):
+    from decart_widgets.session import decode_subscribe_token
+
+    owner = await RealtimeSession.connect(base_url=background_server.url)
+    try:
+        await owner.snapshot()
+        token = owner.subscribe_token
+        assert decode_subscribe_token(token)[0] == owner.session_id
+        viewer = await RealtimeSession.subscribe(token, base_url=background_server.url)
+        try:
+            assert viewer.view_only and viewer.is_connected()
+            frame = await viewer.snapshot()
+            assert frame.shape == (720, 1280, 3)
+            # the viewer sees the owner's test pattern (the stamp survives the passthrough model)
+            from decart_widgets.stamp import read_stamp
+
+            assert read_stamp(frame) is not None
+            with pytest.raises(InvalidInputError, match="only watches"):
+                await viewer.set_prompt("anime")
+            with pytest.raises(InvalidInputError, match="only watches"):
+                await viewer.snapshot("input")
+            assert owner.is_connected()  # watching does not disturb the owner
+            await owner.set_prompt("still mine")
+        finally:
+            viewer.disconnect()
+    finally:
+        owner.disconnect()
+
+
+async def test_bad_subscribe_tokens(background_server):
+    for bad in ("", "not-base64!!", "eyJ4IjogMX0", 42):
+        with pytest.raises(InvalidInputError, match="subscribe token"):
+            await RealtimeSession.subscribe(bad, base_url=background_server.url)
+    import base64
+    import json
+
+    unknown = base64.urlsafe_b64encode(json.dumps({"sid": "nope", "ip": "127.0.0.1", "port": 1}).encode()).decode()
+    with pytest.raises(ServerError, match="(?i)invalid session"):
+        await RealtimeSession.subscribe(unknown, base_url=background_server.url)
