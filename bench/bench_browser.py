@@ -156,18 +156,21 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float) -> dict
 
 
 # Kept with the table so a re-run does not lose it (measured 2026-11-21).
-ANALYSIS = """**Where 1280x720 stops (goals: webrtc >= 29 fps and <= 150 ms; comm >= 24 fps).** The machine is
-CPU-bound, not the path: during the 720p webrtc run `top` shows the kernel process (widget, session and local
-server) at ~98% of a core and Chromium at ~95% (its renderer encoding the camera and decoding the output), with
-2.5% idle on 2 cores. Each 720p frame is VP8-encoded four times and decoded four times (browser→kernel,
-kernel→server, server→kernel, kernel→browser), three of each in the kernel's process. What was cut: every
-aiortc-received hop now releases a frame on its RTP marker bit instead of one frame later
-(`bench/bench_jitter.py`: 49 → 19 ms per hop), and every VP8 encoder we start runs libvpx at `cpu-used -16` with
-no denoiser at a pinned 2.5 Mbps (`bench/bench_vp8.py`: 0.59x encode time); 720p webrtc went from 11.3 fps /
-317 ms to 15-17 fps / 217-250 ms on an idle machine, 640x480 webrtc from 100 to 67-83 ms. The next step is to
-stop decoding and re-encoding in the kernel when no tap needs pixels (forward the browser's VP8 packets to the
-server and the server's back to the browser), which removes two encodes and two decodes per frame; that needs
-encoded-frame access in aiortc's receiver and is not done."""
+ANALYSIS = """**What changed, and where 1280x720 stops (goals: webrtc >= 29 fps and <= 150 ms; comm >= 30 fps at
+640x480 and >= 24 fps at 1280x720).** Three cuts, each measured on its own: every aiortc-received hop releases a
+frame on its RTP marker bit instead of one frame later (`bench/bench_jitter.py`: 49 → 19 ms per hop); every VP8
+encoder we start runs libvpx at `cpu-used -16` without the denoiser at a pinned 2.5 Mbps (`bench/bench_vp8.py`:
+0.59x encode time); and browser camera frames go upstream as they arrive instead of on the session's own 30 fps
+clock (two free-running clocks beat: repeated and dropped frames, and up to a frame interval of waiting). On an
+idle machine 640x480 went from 19-26 fps / 100-217 ms to 28-30 fps / 50-67 ms (both transports), comm 720p from
+6-9 fps / 300-625 ms to 15-16 fps / 183-200 ms, webrtc 720p from 3-11 fps / 317-2017 ms to 14-16 fps /
+217-267 ms. At 720p the machine is CPU-bound, not the path: during the webrtc run `top` shows the kernel process
+(widget, session and local server) at ~98% of a core and Chromium at ~95% (encoding the camera, decoding the
+output), 2.5% idle on 2 cores. Each 720p frame is VP8-encoded and decoded four times (browser→kernel,
+kernel→server, server→kernel, kernel→browser), three of each in the kernel's process. The next step is to stop
+decoding and re-encoding in the kernel when no tap needs pixels (forward the browser's VP8 packets to the server
+and the server's back), which removes two encodes and two decodes per frame; that needs encoded-frame access in
+aiortc's receiver and is not done."""
 
 
 def fmt(v: object, digits: int = 0) -> str:
@@ -186,7 +189,8 @@ def table(results: list[dict[str, object]]) -> str:
 def write_readme(text: str) -> None:
     path = ROOT / "bench" / "README.md"
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    # up to the next heading or marker comment (other scripts own the sections after it)
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |^<!-- |\Z)", re.MULTILINE | re.DOTALL)
     block = f"{SECTION}\n\n{text}\n\n"
     new = pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + block
     path.write_text(new)

@@ -15,6 +15,7 @@ transport); the session's track reads them at the model's fps.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -59,6 +60,8 @@ class BrowserCameraSource(Source):
         self.frames_read = 0
         #: Size of the last pushed frame, ``(width, height)``.
         self.input_size: tuple[int, int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrived: asyncio.Event | None = None
 
     # ----------------------------------------------------------- producers
 
@@ -79,6 +82,33 @@ class BrowserCameraSource(Source):
             self._pending = item
             self.frames_pushed += 1
             self.input_size = (w, h)
+            loop, arrived = self._loop, self._arrived
+        if loop is not None and arrived is not None:
+            try:
+                loop.call_soon_threadsafe(arrived.set)
+            except RuntimeError:  # the reader's loop has closed
+                pass
+
+    async def wait_frame(self, timeout: float) -> bool:
+        """Wait until a camera frame is pending (True) or ``timeout`` passes.
+
+        The session's pump sends browser frames when they arrive instead of on
+        a clock of its own: two free-running 30 fps clocks beat against each
+        other (a repeated frame here, a dropped one there) and a frame would
+        wait up to a frame interval for the next tick.
+        """
+        if self._arrived is None:
+            self._loop, self._arrived = asyncio.get_running_loop(), asyncio.Event()
+        if self._pending is not None:
+            return True
+        self._arrived.clear()
+        if self._pending is not None:
+            return True
+        try:
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def reset(self) -> None:
         """Forget the camera (it stopped): show "waiting for camera" again."""

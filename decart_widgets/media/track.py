@@ -31,6 +31,8 @@ __all__ = ["FramePump", "PumpTrack", "ndarray_to_frame", "VIDEO_CLOCK_RATE"]
 VIDEO_CLOCK_RATE = 90_000
 _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 _STAMP_HISTORY = 1024
+#: Seconds a live source may stay silent before its last frame is sent again.
+LIVE_REPEAT_AFTER = 0.5
 
 
 class FramePump:
@@ -102,8 +104,18 @@ class FramePump:
         if self._stopped:
             raise MediaStreamError
         now = time.perf_counter()
+        wait_frame = getattr(self._source, "wait_frame", None)
         if self._start is None:
             self._start = now
+        elif wait_frame is not None:
+            # a live source (the browser camera): send each frame as it arrives,
+            # at most fps a second; with none for a while, repeat the last one
+            gap = 0.9 / self._fps - (now - self._sent_at[-1] if self._sent_at else 1.0)
+            if gap > 0:
+                await asyncio.sleep(gap)
+            await wait_frame(LIVE_REPEAT_AFTER)
+            now = time.perf_counter()
+            self._index = max(self._index, int((now - self._start) * self._fps))
         else:
             due = self._start + self._index / self._fps
             if due > now:
@@ -115,7 +127,7 @@ class FramePump:
                 self.ticks_skipped += missed
         index = self._index
         self._index += 1
-        t = index / self._fps
+        t = index / self._fps if wait_frame is None else now - self._start
         rgb = await self._source.read(index, t)
         if self.mirror:
             rgb = rgb[:, ::-1]

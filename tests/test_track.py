@@ -1,0 +1,65 @@
+"""FramePump pacing: a fixed clock for generated sources, frame arrival for live ones."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from decart_widgets.media.browser import BrowserCameraSource
+from decart_widgets.media.sources import TestPatternSource
+from decart_widgets.media.track import LIVE_REPEAT_AFTER, FramePump
+
+
+async def test_generated_source_runs_on_the_model_clock():
+    pump = FramePump(TestPatternSource(), 320, 240, 30)
+    t0 = time.perf_counter()
+    frames = [await pump.next_frame() for _ in range(16)]
+    elapsed = time.perf_counter() - t0
+    assert 0.4 < elapsed < 1.5, elapsed  # 15 intervals of 1/30 s
+    pts = [f.pts for f in frames]
+    assert pts == sorted(pts) and (pts[1] - pts[0]) == 3000  # 90 kHz / 30 fps
+    assert (frames[0].width, frames[0].height) == (320, 240)
+    pump.stop()
+
+
+async def test_live_source_frames_go_out_as_they_arrive():
+    cam = BrowserCameraSource()
+    pump = FramePump(cam, 320, 240, 30)
+    await pump.next_frame()  # the "waiting for camera" frame starts the stream
+    await asyncio.sleep(0.05)
+    delays = []
+    for i in range(6):
+        frame = np.full((240, 320, 3), 40 * i, np.uint8)
+        loop = asyncio.get_running_loop()
+        pushed = time.perf_counter()
+        # pushed from another thread, as the transports do
+        loop.call_later(0.04, cam.push, frame)
+        out = await pump.next_frame()
+        delays.append(time.perf_counter() - pushed - 0.04)
+        assert abs(int(out.to_ndarray(format="rgb24")[120, 160, 0]) - 40 * i) <= 3
+    # sent within a few ms of arriving, not on the next tick of a 30 fps clock
+    assert np.median(delays) < 0.015, delays
+    assert cam.frames_read == 6
+    pump.stop()
+
+
+async def test_live_source_repeats_its_last_frame_when_silent_and_caps_the_rate():
+    cam = BrowserCameraSource()
+    pump = FramePump(cam, 320, 240, 30)
+    cam.push(np.zeros((240, 320, 3), np.uint8))
+    await pump.next_frame()
+    t0 = time.perf_counter()
+    await pump.next_frame()  # nothing new: the last frame again after a while
+    silent = time.perf_counter() - t0
+    assert LIVE_REPEAT_AFTER * 0.8 < silent < LIVE_REPEAT_AFTER + 0.3, silent
+    # a camera faster than the model's fps is sampled at most at that fps
+    for _ in range(10):
+        cam.push(np.zeros((240, 320, 3), np.uint8))
+    t0 = time.perf_counter()
+    for _ in range(4):
+        cam.push(np.zeros((240, 320, 3), np.uint8))
+        await pump.next_frame()
+    assert time.perf_counter() - t0 >= 3 * 0.9 / 30
+    pump.stop()
