@@ -63,3 +63,24 @@ async def test_live_source_repeats_its_last_frame_when_silent_and_caps_the_rate(
         await pump.next_frame()
     assert time.perf_counter() - t0 >= 3 * 0.9 / 30
     pump.stop()
+
+
+async def test_ready_camera_frames_skip_rgb_unless_something_needs_pixels():
+    from decart_widgets.media.convert import ndarray_to_frame
+
+    cam = BrowserCameraSource()
+    pump = FramePump(cam, 320, 240, 30)
+    await pump.next_frame()
+    received = ndarray_to_frame(np.full((240, 320, 3), 90, np.uint8))  # as the browser link decodes it
+    pump.needs_pixels = lambda: False
+    cam.push_frame(received)
+    assert await pump.next_frame() is received  # straight to the encoder
+    pump.needs_pixels = lambda: True  # a tap appeared: frames go through RGB again
+    cam.push_frame(received)
+    out = await pump.next_frame()
+    assert out is not received and abs(int(out.to_ndarray(format="rgb24")[10, 10, 0]) - 90) <= 3
+    # another size, or a mirrored camera, also takes the RGB path
+    pump.needs_pixels = lambda: False
+    cam.push_frame(ndarray_to_frame(np.zeros((480, 640, 3), np.uint8)))
+    assert (await pump.next_frame()).width == 320
+    pump.stop()

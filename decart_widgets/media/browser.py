@@ -19,6 +19,7 @@ import asyncio
 import threading
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 
@@ -48,7 +49,8 @@ class BrowserCameraSource(Source):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: Any = None  # newest unread frame: ndarray or av.VideoFrame
-        self._last: np.ndarray | None = None  # last letterboxed frame (re-sent when no new one)
+        self._last_item: Any = None  # the last camera frame read, as pushed
+        self._last: np.ndarray | None = None  # it letterboxed to RGB, made when asked
         self._waiting: np.ndarray | None = None
         #: Mirror frames left-right before they go to the model (selfie view).
         self.mirror = False
@@ -114,11 +116,12 @@ class BrowserCameraSource(Source):
         """Forget the camera (it stopped): show "waiting for camera" again."""
         with self._lock:
             self._pending = None
+            self._last_item = None
             self._last = None
 
     @property
     def has_camera(self) -> bool:
-        return self._last is not None or self._pending is not None
+        return self._last_item is not None or self._pending is not None
 
     # ------------------------------------------------------------- consumer
 
@@ -128,16 +131,39 @@ class BrowserCameraSource(Source):
         with self._lock:
             self._last = None  # a new size: re-fit the next frame
 
-    async def read(self, index: int, t: float) -> np.ndarray:
+    def _take(self) -> None:
         with self._lock:
             item, self._pending = self._pending, None
         if item is not None:
-            self._last = self._fit(item)
+            self._last_item, self._last = item, None
             self.frames_read += 1
+
+    async def read(self, index: int, t: float) -> np.ndarray:
+        self._take()
+        if self._last is None and self._last_item is not None:
+            self._last = self._fit(self._last_item)
         frame = self._last if self._last is not None else self._waiting
         if frame is None:
             raise RuntimeError("configure() the source before reading")
         return frame.copy()  # consumers (taps) may keep or write into it
+
+    async def read_frame(self, index: int, t: float) -> Any:
+        """The camera frame as received, when it can go to the encoder as it is
+        (a yuv420p VideoFrame of the model's size, not mirrored); else None.
+
+        Skips yuv→RGB→yuv and a copy per frame (about 3 ms at 720p) when
+        nothing in the kernel needs the pixels.
+        """
+        self._take()
+        item = self._last_item
+        if (
+            isinstance(item, av.VideoFrame)
+            and not self.mirror
+            and (item.width, item.height) == (self.width, self.height)
+            and item.format.name == "yuv420p"
+        ):
+            return item
+        return None
 
     def _fit(self, item: Any) -> np.ndarray:
         w, h = self.width, self.height

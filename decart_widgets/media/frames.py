@@ -63,6 +63,7 @@ class FrameHub:
         self._recordings: list[SessionRecording] = []
         self._pairs_wanted = 0
         pump.process = self._process_input
+        pump.needs_pixels = self.needs_input_pixels
         sink.listeners.append(self._on_output)
 
     # --------------------------------------------------------------- registry
@@ -102,6 +103,13 @@ class FrameHub:
             self._transforms = [t for t in self._transforms if t is not callback]
             found = True
         return found
+
+    def needs_input_pixels(self) -> bool:
+        """True while anything here reads input frames as RGB."""
+        return bool(
+            self._transforms or self.input_taps or self.pair_taps or self._pairs_wanted
+            or self._input_waiters or any(r.streams == "input" for r in self._recordings)
+        )
 
     @property
     def skipped(self) -> int:

@@ -22,6 +22,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..stamp import read_stamp
 from .convert import ndarray_to_frame
+from .output import luma_view
 from .sources import Source
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class FramePump:
         self.mirror_mode: bool | str = False
         #: Awaited with (rgb, index, t); returns the frame to send.
         self.process: Callable[[np.ndarray, int, float], Awaitable[np.ndarray]] | None = None
+        #: Whether anything needs the RGB pixels of input frames (taps,
+        #: transforms...); when not, a source's ready-made frames skip RGB.
+        self.needs_pixels: Callable[[], bool] = lambda: True
         #: Frames handed to the encoder.
         self.frames_sent = 0
         #: Ticks where the sender was late by more than a frame and skipped ahead.
@@ -128,18 +132,25 @@ class FramePump:
         index = self._index
         self._index += 1
         t = index / self._fps if wait_frame is None else now - self._start
+        read_frame = getattr(self._source, "read_frame", None)
+        if read_frame is not None and not self.mirror and not self.needs_pixels():
+            ready = await read_frame(index, t)
+            if ready is not None:
+                luma = luma_view(ready)
+                return self._sent(ready, read_stamp(luma) if luma is not None else None, t)
         rgb = await self._source.read(index, t)
         if self.mirror:
             rgb = rgb[:, ::-1]
         if self.process is not None:
             rgb = await self.process(rgb, index, t)
-        counter = read_stamp(rgb)
+        return self._sent(ndarray_to_frame(rgb), read_stamp(rgb), t)
+
+    def _sent(self, frame: av.VideoFrame, counter: int | None, t: float) -> av.VideoFrame:
         sent = time.perf_counter()
         if counter is not None:
             if len(self._stamp_times) >= _STAMP_HISTORY:
                 self._stamp_times.pop(next(iter(self._stamp_times)))
             self._stamp_times[counter] = sent
-        frame = ndarray_to_frame(rgb)
         frame.pts = int(round(t * VIDEO_CLOCK_RATE))
         frame.time_base = _TIME_BASE
         self.frames_sent += 1
