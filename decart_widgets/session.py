@@ -226,12 +226,7 @@ class RealtimeSession:
             mirror=mirror,
             bitrate=bitrate,
         )
-        try:
-            await media_loop.run(session._first_connect(initial))
-        except BaseException:
-            session.disconnect()
-            raise
-        return session
+        return await session._launch(initial)
 
     @classmethod
     async def subscribe(
@@ -272,17 +267,21 @@ class RealtimeSession:
             bitrate=None,
             watch=watch,
         )
-        try:
-            await media_loop.run(session._first_connect(None))
-        except BaseException:
-            session.disconnect()
-            raise
-        return session
+        return await session._launch(None)
 
     @property
     def view_only(self) -> bool:
         """True for a session made by :meth:`subscribe`."""
         return self._watch is not None
+
+    async def _launch(self, initial: StateSpec | None) -> RealtimeSession:
+        """Connect for the first time (on the media loop); on failure release everything."""
+        try:
+            await media_loop.run(self._first_connect(initial))
+        except BaseException:
+            self.disconnect()
+            raise
+        return self
 
     async def _first_connect(self, initial: StateSpec | None) -> None:
         self._events.hold()
