@@ -67,6 +67,20 @@ class TestPatternSource(Source):
         super().configure(width, height, fps)
         self._texture = _texture(width, height)
         self._frame = np.empty((height, width, 3), np.uint8)
+        # every glyph rendered here, on the caller's thread, so the media loop
+        # never calls cv2.putText (its first call in a thread costs 20-30 ms)
+        scale = height / 360.0
+        for ch in "0123456789":
+            _glyph(ch, *self._digit_style(scale))
+        _glyph(self._label, *self._label_style(scale))
+
+    @staticmethod
+    def _digit_style(scale: float) -> tuple[float, int, int]:
+        return 2.2 * scale, int(9 * scale) + 1, int(3 * scale) + 1
+
+    @staticmethod
+    def _label_style(scale: float) -> tuple[float, int, int]:
+        return 0.6 * scale, 0, max(1, int(scale))
 
     async def read(self, index: int, t: float) -> np.ndarray:
         return self.render(index)
@@ -83,12 +97,11 @@ class TestPatternSource(Source):
         cy = int(h / 2 + (h / 4) * math.sin(index / 20.0))
         cv2.circle(frame, (cx, cy), max(8, h // 12), (255, 80, 40), -1, lineType=cv2.LINE_AA)
         scale = h / 360.0
-        cv2.putText(frame, f"{index:06d}", (int(20 * scale), int(h * 0.62)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 2.2 * scale, (0, 0, 0), int(9 * scale) + 1, cv2.LINE_AA)
-        cv2.putText(frame, f"{index:06d}", (int(20 * scale), int(h * 0.62)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 2.2 * scale, (255, 255, 255), int(3 * scale) + 1, cv2.LINE_AA)
-        cv2.putText(frame, self._label, (int(20 * scale), int(h * 0.12)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), max(1, int(scale)), cv2.LINE_AA)
+        # text from glyphs rendered in configure(): see there
+        x, base = int(20 * scale), int(h * 0.62)
+        for ch in f"{index:06d}":
+            x += _draw_text(frame, ch, x, base, *self._digit_style(scale))
+        _draw_text(frame, self._label, int(20 * scale), int(h * 0.12), *self._label_style(scale))
         return stamp(frame, index)
 
 
@@ -119,3 +132,45 @@ def _texture(width: int, height: int) -> np.ndarray:
     out = np.clip(tex, 0, 255).astype(np.uint8)
     out.flags.writeable = False
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _glyph(text: str, font_scale: float, outline: int, fill: int) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """``text`` drawn white over a black outline, once: (RGB value ``h x w x 3``,
+    mask ``h x w x 1``, origin x, origin y, advance). The origin is where
+    cv2.putText's text origin falls inside the arrays."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    thick = max(outline, fill)
+    (tw, th), descent = cv2.getTextSize(text, font, font_scale, thick)
+    pad = thick + 2
+    h, w = th + descent + 2 * pad, tw + 2 * pad
+    ox, oy = pad, th + pad
+    body = np.zeros((h, w), np.uint8)
+    cv2.putText(body, text, (ox, oy), font, font_scale, 255, fill, cv2.LINE_AA)
+    shape: np.ndarray = body
+    if outline > fill:
+        # the outline grows the glyph (OpenCV 5's font engine does not
+        # thicken its outlines the way the old Hershey strokes did)
+        k = (outline - fill) // 2 | 1
+        shape = cv2.dilate(body, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    # hard-edged: a copy under a mask is ~5x cheaper than alpha blending
+    mask = (np.maximum(shape, body) >= 128)[..., None]
+    value = np.repeat(np.where(body >= 128, 255, 0).astype(np.uint8)[..., None], 3, axis=2)
+    (advance, _), _ = cv2.getTextSize(text, font, font_scale, fill)
+    return value, mask, ox, oy, advance
+
+
+def _draw_text(frame: np.ndarray, text: str, x: int, y: int, font_scale: float, outline: int, fill: int) -> int:
+    """Composite ``text`` with its origin at (x, y) like cv2.putText; returns the advance."""
+    value, mask, ox, oy, advance = _glyph(text, font_scale, outline, fill)
+    top, left = y - oy, x - ox
+    gh, gw = mask.shape[:2]
+    y0, x0 = max(0, top), max(0, left)
+    y1, x1 = min(frame.shape[0], top + gh), min(frame.shape[1], left + gw)
+    if y1 > y0 and x1 > x0:
+        np.copyto(
+            frame[y0:y1, x0:x1],
+            value[y0 - top : y1 - top, x0 - left : x1 - left],
+            where=mask[y0 - top : y1 - top, x0 - left : x1 - left],
+        )
+    return advance
