@@ -69,6 +69,10 @@ class OutputTrack(MediaStreamTrack):
         self._ready.set()  # wake a waiting recv() so it raises MediaStreamError
 
 
+def _warm_up_text() -> None:
+    cv2.putText(np.zeros((8, 8), np.uint8), "0", (0, 7), cv2.FONT_HERSHEY_SIMPLEX, 0.2, 255, 1)
+
+
 def _to_video_frame(rgb: np.ndarray) -> VideoFrame:
     h, w = rgb.shape[:2]
     if h % 2 or w % 2:  # yuv420p needs even sizes
@@ -108,6 +112,10 @@ class FrameProcessor:
         self._output = output
         self._on_frame_processed = on_frame_processed
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=thread_name)
+        if not self._identity:
+            # OpenCV's text engine costs 20-30 ms on its first call in a thread
+            # (models label their output): pay it now, while ICE connects
+            self._executor.submit(_warm_up_text)
         self._pending: VideoFrame | None = None
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
