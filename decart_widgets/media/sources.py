@@ -137,7 +137,7 @@ def _texture(width: int, height: int) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _glyph(text: str, font_scale: float, outline: int, fill: int) -> tuple[np.ndarray, np.ndarray, int, int, int]:
     """``text`` drawn white over a black outline, once: (RGB value ``h x w x 3``,
-    mask ``h x w x 1``, origin x, origin y, advance). The origin is where
+    uint8 mask ``h x w``, origin x, origin y, advance). The origin is where
     cv2.putText's text origin falls inside the arrays."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     thick = max(outline, fill)
@@ -154,7 +154,7 @@ def _glyph(text: str, font_scale: float, outline: int, fill: int) -> tuple[np.nd
         k = (outline - fill) // 2 | 1
         shape = cv2.dilate(body, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     # hard-edged: a copy under a mask is ~5x cheaper than alpha blending
-    mask = (np.maximum(shape, body) >= 128)[..., None]
+    mask = (np.maximum(shape, body) >= 128).astype(np.uint8)
     value = np.repeat(np.where(body >= 128, 255, 0).astype(np.uint8)[..., None], 3, axis=2)
     (advance, _), _ = cv2.getTextSize(text, font, font_scale, fill)
     return value, mask, ox, oy, advance
@@ -168,9 +168,10 @@ def _draw_text(frame: np.ndarray, text: str, x: int, y: int, font_scale: float, 
     y0, x0 = max(0, top), max(0, left)
     y1, x1 = min(frame.shape[0], top + gh), min(frame.shape[1], left + gw)
     if y1 > y0 and x1 > x0:
-        np.copyto(
-            frame[y0:y1, x0:x1],
+        # cv2.copyTo writes into the frame's view in place (10x numpy's copyto(where=))
+        cv2.copyTo(
             value[y0 - top : y1 - top, x0 - left : x1 - left],
-            where=mask[y0 - top : y1 - top, x0 - left : x1 - left],
+            mask[y0 - top : y1 - top, x0 - left : x1 - left],
+            frame[y0:y1, x0:x1],
         )
     return advance
