@@ -76,13 +76,18 @@ class _Handlers:
             "models": realtime_model_names(),
         })
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
+    async def _accept(self, request: web.Request, refusal: web.HTTPException) -> web.WebSocketResponse:
+        """Upgrade to a WebSocket (counted as a connection), or raise ``refusal``."""
         ws = web.WebSocketResponse(**_WS_OPTIONS)  # type: ignore[arg-type]
         if not ws.can_prepare(request).ok:
-            raise web.HTTPNotFound(text="not found: realtime streams are WebSocket endpoints (/v1/stream)")
+            raise refusal
         await ws.prepare(request)
+        self.server._connections_total += 1
+        return ws
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        ws = await self._accept(request, web.HTTPNotFound(text="not found: realtime streams are WebSocket endpoints (/v1/stream)"))
         server = self.server
-        server._connections_total += 1
         query = request.query
         model = query.get("model") or _DEFAULT_MODEL
         log.info("realtime connection %s", redact(str(request.rel_url)))
@@ -103,12 +108,8 @@ class _Handlers:
         return ws
 
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(**_WS_OPTIONS)  # type: ignore[arg-type]
-        if not ws.can_prepare(request).ok:
-            raise web.HTTPBadRequest(text="the subscribe endpoint is a WebSocket endpoint")
-        await ws.prepare(request)
+        ws = await self._accept(request, web.HTTPBadRequest(text="the subscribe endpoint is a WebSocket endpoint"))
         server = self.server
-        server._connections_total += 1
         session_id = request.match_info["session_id"]
         if server.faults.take_rejection():
             return await _reject(ws, REJECTED_CONNECTION_ERROR)
