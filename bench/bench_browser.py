@@ -2,7 +2,7 @@
 passthrough server → kernel → browser, per transport and size.
 
 The fake camera plays a y4m clip this script generates: a textured, moving
-test pattern with the frame counter stamped into it (decart_widgets.stamp).
+test pattern with the frame counter stamped into it (decart_widgets.common.stamp).
 In the page, the counter is read from the camera preview (when the browser
 presents the camera frame) and from the output (when the browser presents
 the model's frame); glass-to-glass latency is the difference, fps counts

@@ -16,7 +16,7 @@ between runs. The clients alternate ABBA after one discarded warm-up each
 The SDK hard-codes Google's STUN server; as in our interop tests it is
 patched away so that neither client waits on gathering from the network.
 Our package also patches aiortc's jitter buffer process-wide (release a
-frame on the RTP marker bit, ``decart_widgets._jitter``); the SDK runs with
+frame on the RTP marker bit, ``decart_widgets.common.jitter``); the SDK runs with
 that switched off (``_jitter.ENABLED = False``) so it is measured as shipped.
 The server, in its own process, is the same for both.
 
@@ -42,7 +42,7 @@ from decart.realtime.client import RealtimeClient  # noqa: E402
 from decart.realtime.types import RealtimeConnectOptions  # noqa: E402
 
 try:  # the marker-bit jitter buffer, where the package has it
-    from decart_widgets import _jitter  # noqa: E402
+    from decart_widgets.common import jitter as _jitter  # noqa: E402
 except ImportError:  # pragma: no cover - older trees
     _jitter = None
 from decart_widgets.media.sources import TestPatternSource  # noqa: E402

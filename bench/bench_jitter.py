@@ -1,5 +1,5 @@
 """One aiortc hop on loopback, 1280x720 VP8 at 30 fps: latency with aiortc's
-jitter buffer as shipped vs released on the RTP marker bit (decart_widgets._jitter).
+jitter buffer as shipped vs released on the RTP marker bit (decart_widgets.common.jitter).
 
 Both run in this process, alternating A/B rounds so machine noise hits both.
 Latency = receive time - send time of the same counter-stamped frame.
@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 
-from decart_widgets import _jitter
-from decart_widgets._rtc import loopback_ice, new_peer_connection
+from decart_widgets.common import jitter as _jitter
+from decart_widgets.common.rtc import loopback_ice, new_peer_connection
+from decart_widgets.common.stamp import read_stamp
 from decart_widgets.media.output import luma_view
 from decart_widgets.media.sources import TestPatternSource
 from decart_widgets.media.track import FramePump
-from decart_widgets.stamp import read_stamp
 
 
 async def one_round(seconds: float) -> list[float]:

@@ -16,7 +16,7 @@ import av
 import numpy as np
 from aiortc.codecs.vpx import vp8_depayload
 
-from decart_widgets._bitrate import PinnedVp8Encoder
+from decart_widgets.common.bitrate import PinnedVp8Encoder
 from decart_widgets.media.convert import ndarray_to_frame
 from decart_widgets.media.sources import TestPatternSource
 

@@ -1,5 +1,5 @@
 """One connection attempt to a realtime endpoint: the WebSocket, the initial
-state, the peer connection and its negotiation (PROTOCOL.md section 4).
+state, the peer connection and its negotiation (docs/protocol.md section 4).
 
 A session makes a new :class:`Connection` for every (re)connect; the
 connection reports what happens through ``on_event`` and resolves ``lost``
@@ -20,8 +20,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from . import protocol as P
-from ._bitrate import vp8_bitrate
-from ._rtc import loopback_ice, new_peer_connection, prefer_codec
+from .common.bitrate import vp8_bitrate
+from .common.rtc import loopback_ice, new_peer_connection, prefer_codec
 from .errors import (
     DecartError,
     IceError,

@@ -3,7 +3,7 @@
 Jupyter server leaves Nagle's algorithm on for the kernel websocket, so a
 small message (a comm frame ack, a widget state change) can wait for the
 peer's delayed ACK: ~45 ms per small message through JupyterLab
-(shared/BROWSER_TESTING.md). The comm transport exchanges small messages
+(docs/troubleshooting.md). The comm transport exchanges small messages
 for every frame. The extension is enabled by the config file the package
 installs (``etc/jupyter/jupyter_server_config.d/decart_widgets.json``);
 without it nothing changes. ``DECART_WIDGETS_NODELAY=0`` turns it off (for

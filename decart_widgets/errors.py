@@ -1,5 +1,5 @@
 """One exception root with a subclass per condition, each carrying the
-error ``code`` of shared/PROTOCOL.md section 7."""
+error ``code`` of docs/protocol.md section 7."""
 
 from __future__ import annotations
 
@@ -110,6 +110,6 @@ _PERMANENT_MARKERS = (
 
 
 def is_permanent_error(text: str) -> bool:
-    """True for errors that a reconnect cannot fix (PROTOCOL.md section 5)."""
+    """True for errors that a reconnect cannot fix (docs/protocol.md section 5)."""
     lowered = text.lower()
     return any(marker in lowered for marker in _PERMANENT_MARKERS)

@@ -1,5 +1,5 @@
 """Reference-image inputs: normalise what a user passes into raw base64 of an
-image file, validating it before anything is sent (PROTOCOL.md section 6)."""
+image file, validating it before anything is sent (docs/protocol.md section 6)."""
 
 from __future__ import annotations
 

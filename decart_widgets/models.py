@@ -1,4 +1,4 @@
-"""Realtime model definitions (shared/PROTOCOL.md section 9). No network code."""
+"""Realtime model definitions (docs/protocol.md section 9). No network code."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ MODELS: dict[str, ModelDefinition] = {
     )
 }
 
-#: Names the legacy official clients use (PROTOCOL.md section 11). A server
+#: Names the legacy official clients use (docs/protocol.md section 11). A server
 #: accepts them; the client does not offer them.
 LEGACY_MODELS: dict[str, ModelDefinition] = {
     m.name: m

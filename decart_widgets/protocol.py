@@ -1,4 +1,4 @@
-"""The wire messages of shared/PROTOCOL.md (sections 2 and 3): parse and encode.
+"""The wire messages of docs/protocol.md (sections 2 and 3): parse and encode.
 
 Parsing is tolerant: unknown message types and unknown fields are ignored,
 malformed JSON or wrong field types give ``None`` (logged), never an exception.

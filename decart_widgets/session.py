@@ -1,5 +1,5 @@
 """``RealtimeSession``: a live connection to a realtime model, its state
-machine and reconnects (PROTOCOL.md section 5), prompt/image updates and
+machine and reconnects (docs/protocol.md section 5), prompt/image updates and
 events. Every coroutine here runs on the background media loop; the public
 coroutines hop there from whatever loop awaits them.
 """
@@ -23,12 +23,12 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from ._bitrate import DEFAULT_UPSTREAM_BITRATE
 from ._connection import Connection, StateSpec, Timeouts
 from ._events import EventEmitter
-from ._loop import media_loop
-from ._rtc import is_loopback_host
 from ._version import __version__
+from .common.bitrate import DEFAULT_UPSTREAM_BITRATE
+from .common.media_loop import media_loop
+from .common.rtc import is_loopback_host
 from .errors import (
     DecartError,
     InvalidAPIKeyError,
@@ -57,7 +57,7 @@ DEFAULT_BASE_URL = "wss://api3.decart.ai"
 EVENTS = ("connection_change", "generation_tick", "error", "stats")
 #: Seconds between ``stats`` events.
 STATS_INTERVAL = 1.0
-#: Delays before retries 1..5 (PROTOCOL.md section 5).
+#: Delays before retries 1..5 (docs/protocol.md section 5).
 RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 10.0)
 _UNSET: Any = object()
 
@@ -240,7 +240,7 @@ class RealtimeSession:
         reconnect: bool = True,
         reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
     ) -> RealtimeSession:
-        """Watch a running session's output, view-only (PROTOCOL.md section 1).
+        """Watch a running session's output, view-only (docs/protocol.md section 1).
 
         ``token`` is the other session's :attr:`subscribe_token`. The returned
         session has the output side of the API (``on_frame``, ``snapshot``,

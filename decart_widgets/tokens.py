@@ -1,4 +1,4 @@
-"""Short-lived client tokens (PROTOCOL.md section 8): a permanent key stays in
+"""Short-lived client tokens (docs/protocol.md section 8): a permanent key stays in
 the kernel, a token that only opens new connections goes where it must."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A raw protocol client for server tests: an aiohttp WebSocket plus an aiortc
-peer of our own, speaking shared/PROTOCOL.md by hand (through
+peer of our own, speaking docs/protocol.md by hand (through
 ``decart_widgets.protocol``), so each test controls every message.
 
 Also :class:`PatternTrack`, a paced video source whose frames carry a stamp
@@ -25,8 +25,8 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from decart_widgets import protocol
-from decart_widgets._rtc import loopback_ice, new_peer_connection, prefer_codec
-from decart_widgets.stamp import stamp
+from decart_widgets.common.rtc import loopback_ice, new_peer_connection, prefer_codec
+from decart_widgets.common.stamp import stamp
 
 _CLOCK = 90_000
 

@@ -12,7 +12,7 @@ import numpy as np
 from _raw_client import PatternTrack, RawClient
 
 from decart_widgets import protocol
-from decart_widgets.stamp import read_stamp, stamp_rect
+from decart_widgets.common.stamp import read_stamp, stamp_rect
 
 SERVER_THREAD_PREFIXES = ("decart-local-server", "decart-server-")
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from decart_widgets.common.stamp import stamp_rect
 from decart_widgets.server.effects import (
     STYLE_DESCRIPTIONS,
     STYLES,
@@ -18,7 +19,6 @@ from decart_widgets.server.effects import (
     select_style,
 )
 from decart_widgets.server.model_api import ModelState
-from decart_widgets.stamp import stamp_rect
 
 ALL_STYLES = [*STYLES, "tint"]
 # one prompt per style (the tint one matches no keyword)

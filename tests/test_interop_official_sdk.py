@@ -1,6 +1,6 @@
 """The local server against the official Decart Python SDK, decart[realtime]==0.0.40
 (its WebRTC generation: initial state before the offer, candidates inside the
-offer, no trickle; see shared/PROTOCOL.md section 11)."""
+offer, no trickle; see docs/protocol.md section 11)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from _raw_client import PatternTrack, pattern_frames
 from _server_helpers import center_diff, png_base64
 
+from decart_widgets.common.stamp import read_stamp
 from decart_widgets.server import LocalServer
-from decart_widgets.stamp import read_stamp
 
 decart = pytest.importorskip("decart")
 from aiortc import MediaStreamTrack, RTCConfiguration  # noqa: E402
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 @pytest.fixture(autouse=True)
 def _no_stun(monkeypatch):
     """The SDK hard-codes Google's STUN server; where its name resolves but UDP
-    is blocked, aiortc waits 5 s in gathering per connect (PROTOCOL.md 11).
+    is blocked, aiortc waits 5 s in gathering per connect (docs/protocol.md 11).
     The protocol under test does not depend on it, so the tests drop it."""
     monkeypatch.setattr(webrtc_connection, "RTCConfiguration", lambda iceServers=None: RTCConfiguration(iceServers=[]))
 

@@ -3,8 +3,8 @@ waits for gaps."""
 
 from aiortc.rtp import RtpPacket
 
-from decart_widgets import _jitter
-from decart_widgets._jitter import MarkerJitterBuffer
+from decart_widgets.common import jitter as _jitter
+from decart_widgets.common.jitter import MarkerJitterBuffer
 
 
 def pkt(seq, ts, marker=False, data=b""):

@@ -29,9 +29,9 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from decart_widgets import protocol
+from decart_widgets.common.stamp import read_stamp, stamp
 from decart_widgets.server import Faults, LocalServer, ModelState
 from decart_widgets.server._tracks import FrameProcessor, OutputTrack
-from decart_widgets.stamp import read_stamp, stamp
 
 pytestmark = pytest.mark.timeout(40)
 

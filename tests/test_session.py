@@ -247,7 +247,7 @@ async def test_disconnect_leaves_nothing_running(background_server):
     client_pcs = [pc for pc in _client_pcs()]
     assert not client_pcs
     # the media loop (and with it every session task) stopped with the last session
-    from decart_widgets._loop import media_loop
+    from decart_widgets.common.media_loop import media_loop
 
     assert media_loop._loop is None
     with pytest.raises(SessionClosedError):
@@ -366,7 +366,7 @@ async def test_subscribe_watches_a_running_session(background_server):
             frame = await viewer.snapshot()
             assert frame.shape == (720, 1280, 3)
             # the viewer sees the owner's test pattern (the stamp survives the passthrough model)
-            from decart_widgets.stamp import read_stamp
+            from decart_widgets.common.stamp import read_stamp
 
             assert read_stamp(frame) is not None
             with pytest.raises(InvalidInputError, match="only watches"):

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from decart_widgets.stamp import COUNTER_MODULO, read_stamp, stamp, stamp_rect
+from decart_widgets.common.stamp import COUNTER_MODULO, read_stamp, stamp, stamp_rect
 
 
 @pytest.mark.parametrize("size", [(720, 1280), (480, 640), (704, 1280), (240, 320)])

@@ -9,7 +9,7 @@ import pytest
 from _waits import wait_until
 
 from decart_widgets import InvalidInputError, NumpySource, RealtimeSession, quality_verdict
-from decart_widgets._bitrate import PinnedVp8Encoder
+from decart_widgets.common.bitrate import PinnedVp8Encoder
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,7 @@ async def test_mirror_flips_upstream_frames(background_server):
 def test_pinned_encoder_applies_its_fast_libvpx_options():
     import fractions
 
-    from decart_widgets._bitrate import FAST_OPTIONS
+    from decart_widgets.common.bitrate import FAST_OPTIONS
     from decart_widgets.media.convert import ndarray_to_frame
 
     enc = PinnedVp8Encoder(2_000_000)

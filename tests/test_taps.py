@@ -11,7 +11,7 @@ import pytest
 from _waits import wait_until
 
 from decart_widgets import CallbackError, FrameInfo, InvalidInputError, RealtimeSession
-from decart_widgets.stamp import read_stamp
+from decart_widgets.common.stamp import read_stamp
 
 
 @pytest.fixture

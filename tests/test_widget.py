@@ -238,7 +238,7 @@ def test_comm_output_backpressure_two_in_flight_newest_wins():
 
 
 def test_encode_frame_keeps_the_stamp():
-    from decart_widgets.stamp import read_stamp, stamp
+    from decart_widgets.common.stamp import read_stamp, stamp
     from decart_widgets.widget._comm_transport import encode_frame
 
     img = np.full((360, 640, 3), 90, np.uint8)

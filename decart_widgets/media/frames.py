@@ -21,8 +21,8 @@ import av
 import cv2
 import numpy as np
 
+from ..common.stamp import read_stamp
 from ..errors import CallbackError, DecartError, InvalidInputError
-from ..stamp import read_stamp
 from .convert import frame_to_rgb
 from .output import OutputSink
 from .recorder import Recorder

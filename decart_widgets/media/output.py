@@ -15,7 +15,7 @@ from collections.abc import Callable
 import av
 import numpy as np
 
-from ..stamp import read_stamp
+from ..common.stamp import read_stamp
 
 __all__ = ["OutputSink", "luma_view"]
 

@@ -15,8 +15,8 @@ import math
 import cv2
 import numpy as np
 
+from ..common.stamp import stamp
 from ..errors import InvalidInputError
-from ..stamp import stamp
 
 __all__ = ["Source", "TestPatternSource"]
 
@@ -49,7 +49,7 @@ class Source:
 class TestPatternSource(Source):
     """A moving, textured test pattern with the frame counter stamped into it.
 
-    The stamp (see :mod:`decart_widgets.stamp`) lets the receiving side match
+    The stamp (see :mod:`decart_widgets.common.stamp`) lets the receiving side match
     each output frame to the input frame that made it: end-to-end latency and
     frame loss are measured from it. The big printed number is for people.
     """

@@ -20,7 +20,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ..stamp import read_stamp
+from ..common.stamp import read_stamp
 from .convert import ndarray_to_frame
 from .output import luma_view
 from .sources import Source

@@ -1,4 +1,4 @@
-"""The embedded Decart-compatible realtime server (shared/PROTOCOL.md, server side).
+"""The embedded Decart-compatible realtime server (docs/protocol.md, server side).
 
     from decart_widgets.server import LocalServer
 

@@ -1,6 +1,6 @@
 """Keys and client tokens: who may connect, and redaction of secrets in logs.
 
-Rules (shared/PROTOCOL.md sections 3 and 8):
+Rules (docs/protocol.md sections 3 and 8):
 
 - without ``valid_keys`` any non-empty key is accepted;
 - with ``valid_keys`` only those keys, plus unexpired client tokens this

@@ -1,7 +1,7 @@
 """Running the server on its own thread with its own asyncio loop.
 
 A notebook, the demo and the widget must not share a loop with the client's
-media, so the background server gets a private :class:`~decart_widgets._loop.MediaLoop`
+media, so the background server gets a private :class:`~decart_widgets.common.media_loop.MediaLoop`
 (a loop on a named daemon thread whose stop drains every task and joins the
 thread), never the process-wide media loop.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .._loop import MediaLoop
+from ..common.media_loop import MediaLoop
 
 __all__ = ["BackgroundLoop"]
 

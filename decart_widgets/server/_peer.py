@@ -2,7 +2,7 @@
 with an outgoing track, apply trickled candidates.
 
 - No STUN; when the server is bound to loopback only 127.0.0.1 candidates
-  are gathered (:func:`decart_widgets._rtc.loopback_ice`).
+  are gathered (:func:`decart_widgets.common.rtc.loopback_ice`).
 - The answer carries every server candidate (aiortc's setLocalDescription
   waits for gathering), VP8 first, and Chromium's bitrate hints raised.
 - Candidates that arrive before the remote description (or before the
@@ -19,8 +19,8 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
-from .._bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
-from .._rtc import loopback_ice, new_peer_connection, prefer_codec, set_vp8_bitrate_hints
+from ..common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
+from ..common.rtc import loopback_ice, new_peer_connection, prefer_codec, set_vp8_bitrate_hints
 
 #: VP8 bitrate of the output the server sends (bits/s).
 OUTPUT_BITRATE = DEFAULT_UPSTREAM_BITRATE

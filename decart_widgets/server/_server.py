@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from aiortc import RTCPeerConnection
 
-from .._rtc import is_loopback_host
+from ..common.rtc import is_loopback_host
 from ._auth import KeyRing
 from ._background import BackgroundLoop
 from ._events import Event, EventLog, Predicate
@@ -63,7 +63,7 @@ def _resolve_keys(valid_keys: Iterable[str] | None) -> frozenset[str] | None:
 
 
 class LocalServer:
-    """A realtime server speaking shared/PROTOCOL.md, running a local model.
+    """A realtime server speaking docs/protocol.md, running a local model.
 
     :param host: interface to bind; loopback by default. Any other host needs
         a non-empty ``valid_keys``.

@@ -1,7 +1,7 @@
 """One realtime connection (``/v1/stream``): protocol handling, model state,
 peer connection, generation ticks, injected faults.
 
-Message handling (shared/PROTOCOL.md):
+Message handling (docs/protocol.md):
 
 - signaling (``offer``, ``answer``, ``ice-candidate``) is handled in order as
   it arrives; candidates before the answer are queued by :class:`ServerPeer`;

@@ -23,7 +23,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
-from ..stamp import read_stamp, stamp_rect
+from ..common.stamp import read_stamp, stamp_rect
 from .model_api import LocalModel, ModelState
 
 __all__ = ["OutputTrack", "FrameProcessor", "passthrough"]

@@ -31,7 +31,7 @@ grain, ripple grids, label placement) once per size.
 
 The model never writes into the input array. Its label sits in the
 bottom-right quadrant, well away from the top-left counter strip of
-:mod:`decart_widgets.stamp` (which the server restores after the model runs:
+:mod:`decart_widgets.common.stamp` (which the server restores after the model runs:
 the styles themselves repaint the whole frame, strip included).
 """
 

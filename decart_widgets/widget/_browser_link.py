@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .._loop import media_loop
+from ..common.media_loop import media_loop
 from ..media.browser import BrowserCameraSource
 from ._comm_transport import CameraReceiver, OutputSender
 from ._hub import OutputHub

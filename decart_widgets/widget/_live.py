@@ -14,7 +14,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
-from .._loop import media_loop
+from ..common.media_loop import media_loop
 from ..errors import DecartError, InvalidInputError
 from ..images import MAX_IMAGE_BYTES
 from ..media.browser import BrowserCameraSource

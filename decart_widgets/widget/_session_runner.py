@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._loop import media_loop
+from ..common.media_loop import media_loop
 from ..errors import DecartError, InvalidInputError
 from ..media.browser import BrowserCameraSource
 from ..models import ModelDefinition

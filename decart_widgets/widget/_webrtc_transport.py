@@ -26,8 +26,8 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from .._bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
-from .._rtc import new_peer_connection, prefer_codec, set_vp8_bitrate_hints
+from ..common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
+from ..common.rtc import new_peer_connection, prefer_codec, set_vp8_bitrate_hints
 from ..media.browser import BrowserCameraSource
 
 log = logging.getLogger(__name__)

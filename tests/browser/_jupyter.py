@@ -1,4 +1,4 @@
-"""A throwaway JupyterLab 4 server for browser tests (shared/BROWSER_TESTING.md):
+"""A throwaway JupyterLab 4 server for browser tests (docs/development.md):
 its own config, settings, workspaces and runtime dirs; no token; news and
 update checks off; widget state saved with the notebook (so tests can check
 what a saved notebook holds). Stopped, kernels and all, by ``close()``.

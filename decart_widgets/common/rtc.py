@@ -20,7 +20,7 @@ from contextvars import ContextVar
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 
-from . import _jitter  # noqa: F401 - releases complete video frames without waiting a frame
+from . import jitter  # noqa: F401 - releases complete video frames without waiting a frame
 
 __all__ = [
     "loopback_ice",
@@ -91,7 +91,7 @@ def set_vp8_bitrate_hints(sdp: str, *, start_kbps: int, min_kbps: int, max_kbps:
     """Add Chromium's ``x-google-*-bitrate`` hints to every VP8 payload of an SDP.
 
     Chromium's bandwidth estimate starts low and downscales 720p to 360p; the
-    hints in the SDP it applies raise the start (shared/BROWSER_TESTING.md).
+    hints in the SDP it applies raise the start (docs/troubleshooting.md).
     """
     lines = sdp.splitlines()
     vp8 = {m.group(1) for line in lines if (m := _RTPMAP.match(line)) and m.group(2).upper() == "VP8"}

@@ -2,7 +2,7 @@
 
 aiortc hands a video frame to the decoder only when the first packet of the
 *next* frame arrives, which adds about one frame interval (33 ms at 30 fps)
-to every hop it receives (shared/PERFORMANCE.md). The RTP marker bit flags
+to every hop it receives (bench/README.md). The RTP marker bit flags
 the last packet of a frame (RFC 7741 for VP8, RFC 6184 for H.264), so a
 contiguous run of packets from the buffer's origin that ends in a marker is
 a whole frame: release it then. Reordered packets still wait for the gap to
