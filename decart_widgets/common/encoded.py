@@ -98,7 +98,7 @@ def _h264_nal_types(data: bytes) -> list[int]:
 Consumer = Callable[[EncodedFrame], None]
 
 
-class _DecoderFeed(queue.Queue):  # type: ignore[type-arg]
+class _DecoderFeed(queue.Queue):
     """Stands in for the receiver's decoder queue: aiortc puts every
     assembled frame here (on the event loop) and its decoder thread gets
     them; the tap decides what goes through."""
@@ -253,7 +253,7 @@ class ForwardTrack(MediaStreamTrack):
         if self._on_need_keyframe is not None:
             self._on_need_keyframe()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         frame = await self._queue.get()
