@@ -333,3 +333,25 @@ def test_session_ends_when_no_view_is_left_and_resumes_when_one_returns(widgets,
     w._link.handle({"type": "hello", "view": "tab-2"}, [])  # opened again
     w.wait_for_state("connected", "generating", timeout=20)
     assert w.active and w.session is not None
+
+
+def test_close_on_the_media_loop_leaves_nothing_running(widgets):
+    """close() from a session event handler (the media loop's thread) shuts
+    down there: no thread of its own, and nothing left once it is done."""
+    from decart_widgets.common.media_loop import media_loop
+
+    before = {t.name for t in threading.enumerate()}
+    w = make(widgets)
+    w.wait_for_state("connected", "generating", timeout=20)
+    server = w.local_server
+    closed = threading.Event()
+    w.session.on("stats", lambda stats: (w.close(), closed.set()))  # runs on the media loop
+    assert closed.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = {t.name for t in threading.enumerate()} - before
+        if not left and not server.running:
+            break
+        time.sleep(0.05)
+    assert not left and not server.running, f"left running: {left}"
+    assert w.session is None and not media_loop.in_loop_thread()

@@ -14,12 +14,19 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceCandidate, RTCPeerConnection, RTCRtpSender
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpSender,
+)
+from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from . import jitter  # noqa: F401 - releases complete video frames without waiting a frame
@@ -30,6 +37,7 @@ __all__ = [
     "new_peer_connection",
     "prefer_codec",
     "parse_candidate",
+    "track_frames",
     "set_vp8_bitrate_hints",
     "HINT_START_KBPS",
     "HINT_MIN_KBPS",
@@ -87,6 +95,16 @@ def prefer_codec(transceiver, mime_type: str = "video/VP8") -> None:
     others = [c for c in caps.codecs if c.mimeType.lower() != mime_type.lower()]
     if preferred:
         transceiver.setCodecPreferences(preferred + others)
+
+
+async def track_frames(track: MediaStreamTrack) -> AsyncIterator[Any]:
+    """``async for frame in track_frames(track)``: a remote track's frames until it ends."""
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        yield frame
 
 
 def parse_candidate(candidate: Mapping[str, Any]) -> RTCIceCandidate:

@@ -425,15 +425,15 @@ class DecartLive(anywidget.AnyWidget):
     # ------------------------------------------------------------- helpers
 
     def _submit(self, coro: Any) -> concurrent.futures.Future[Any]:
-        fut = media_loop.submit(coro)
+        """Run ``coro`` on the media loop; a failure is logged and shown in the banner."""
+        fut = media_loop.spawn(coro, "widget task")
 
-        def done(f: concurrent.futures.Future[Any]) -> None:
-            if not f.cancelled() and f.exception() is not None:
-                exc = f.exception()
-                log.warning("widget task failed: %s", exc)
+        def show(f: concurrent.futures.Future[Any]) -> None:
+            exc = None if f.cancelled() else f.exception()
+            if exc is not None:
                 self._set_error(exc if isinstance(exc, DecartError) else DecartError(str(exc)))
 
-        fut.add_done_callback(done)
+        fut.add_done_callback(show)
         return fut
 
     async def _stats_loop(self) -> None:

@@ -27,7 +27,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from ..common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
 from ..common.fanout import FanOut
-from ..common.rtc import new_peer_connection, prefer_codec, set_vp8_bitrate_hints
+from ..common.rtc import new_peer_connection, prefer_codec, set_vp8_bitrate_hints, track_frames
 from ..common.slot import LatestSlot
 from ..common.tasks import TaskSet
 from ..media.browser import BrowserCameraSource
@@ -146,11 +146,7 @@ class BrowserPeer:
         return strip_candidates(sdp) if blocked else sdp
 
     async def _consume(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in track_frames(track):
             self.camera_frames += 1
             if self.owns_camera:
                 self._source.push_frame(frame)
