@@ -41,12 +41,13 @@ from _common import Report, bench_args, fmt_ms, local_server, summary  # noqa: E
 from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, VpxPayloadDescriptor  # noqa: E402
 from aiortc.jitterbuffer import JitterFrame  # noqa: E402
 
+from decart_widgets.media.convert import ndarray_to_frame  # noqa: E402
 from decart_widgets.media.frames import FrameHub  # noqa: E402
 from decart_widgets.media.meters import LatencyMeter  # noqa: E402
 from decart_widgets.media.output import OutputSink  # noqa: E402
 from decart_widgets.media.sources import TestPatternSource  # noqa: E402
 from decart_widgets.media.taps import FrameInfo, TapSet  # noqa: E402
-from decart_widgets.media.track import FramePump, ndarray_to_frame  # noqa: E402
+from decart_widgets.media.track import FramePump  # noqa: E402
 from decart_widgets.session import RealtimeSession  # noqa: E402
 
 W, H, FPS = 1280, 720, 30

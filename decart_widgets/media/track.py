@@ -26,7 +26,7 @@ from .sources import LiveSource, Source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FramePump", "PumpTrack", "ndarray_to_frame", "VIDEO_CLOCK_RATE", "Mirror"]
+__all__ = ["FramePump", "PumpTrack", "VIDEO_CLOCK_RATE", "Mirror"]
 
 VIDEO_CLOCK_RATE = 90_000
 _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
