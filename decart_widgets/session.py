@@ -42,9 +42,11 @@ from .errors import (
 )
 from .images import ImageInput, load_image_b64
 from .media.frames import FrameHub, SessionRecording
+from .media.meters import LatencyMeter
 from .media.output import OutputSink
 from .media.sources import Source, TestPatternSource
 from .media.stats import RtpCounters, quality_verdict
+from .media.taps import Tap
 from .media.track import FramePump
 from .models import ModelDefinition, get_model
 from .signaling import redact_url
@@ -147,11 +149,15 @@ class RealtimeSession:
         self.last_error: DecartError | None = None
         self.connect_time_s: float | None = None
         self.reconnects = 0
-        self._pump = FramePump(source, model.width, model.height, model.fps)
-        self._pump.mirror_mode = mirror
+        # the path of a frame: pump -> (model) -> output sink -> hub
+        latency = LatencyMeter()
+        self._hub = FrameHub(self._loop, model.fps, latency, self._report)
+        self._pump = FramePump(
+            source, model.width, model.height, model.fps, mirror=mirror, latency=latency,
+            process=self._hub.process_input, needs_pixels=self._hub.needs_input_pixels,
+        )
         self._bitrate = bitrate
-        self.output = OutputSink(self._pump.sent_time)
-        self._hub = FrameHub(self._loop, self._pump, self.output, self._report)
+        self.output = OutputSink(latency, on_frame=self._hub.on_output)
         self._rtp = RtpCounters()
         self._stats_task: asyncio.Task[None] | None = None
         self._started_at = time.perf_counter()
@@ -592,7 +598,10 @@ class RealtimeSession:
 
     # ------------------------------------------------------------ frame access
 
-    def on_frame(self, callback: Callable[..., Any], stream: str = "output", *, transform: bool = False) -> None:
+    def on_frame(
+        self, callback: Callable[..., Any], stream: str = "output", *, transform: bool = False,
+        video_frame: bool = False,
+    ) -> Tap | None:
         """Call ``callback(frame, info)`` with ``HxWx3 uint8`` RGB frames of ``stream``.
 
         Callbacks run on a worker of their own, always on the newest frame;
@@ -601,17 +610,20 @@ class RealtimeSession:
         ``transform=True`` (input only) the callback's returned array replaces
         the frame sent to the model (``None`` keeps it); transforms run in
         order, off the media loop, and their time adds to the upstream delay.
+        ``video_frame=True`` (output only) passes the received ``av.VideoFrame``
+        unconverted. Returns the callback's tap (its ``offered``,
+        ``delivered`` and ``skipped`` counts), None for a transform.
         """
         self._check_open()
-        self._hub.on_frame(callback, stream, transform=transform)
+        return self._hub.on_frame(callback, stream, transform=transform, video_frame=video_frame)
 
-    def on_pair(self, callback: Callable[..., Any]) -> None:
+    def on_pair(self, callback: Callable[..., Any]) -> Tap:
         """Call ``callback(input, output, info)`` with each output frame and the
         input frame that produced it: exact when the source stamps a counter
         (the test pattern; ``info.matched_by == "stamp"``), otherwise the input
         sent one measured latency earlier (approximate, ``"time"``)."""
         self._check_open()
-        self._hub.on_pair(callback)
+        return self._hub.on_pair(callback)
 
     def off_frame(self, callback: Callable[..., Any]) -> None:
         """Remove a frame callback, transform or pair callback."""

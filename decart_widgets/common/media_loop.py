@@ -3,13 +3,17 @@ every session, so a busy notebook cell never freezes video.
 
 The thread is reference-counted: it starts when the first owner acquires it
 and stops (executor threads and all) when the last owner releases it, so a
-process with no open session has no media thread left running.
+process with no open session has no media thread left running. The last
+owner may let go from the loop's own thread (an event handler closing a
+widget): the loop then drains and stops itself, and the next ``acquire``
+(or any later ``release`` from another thread) joins the finished thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -17,6 +21,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 __all__ = ["MediaLoop", "media_loop"]
+
+log = logging.getLogger(__name__)
 
 THREAD_NAME = "decart-media-loop"
 
@@ -30,6 +36,9 @@ class MediaLoop:
         self._refs = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # a loop that stopped itself (released from its own thread), not joined yet
+        self._stopping: threading.Thread | None = None
+        self._self_stop: asyncio.Task[None] | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -41,6 +50,7 @@ class MediaLoop:
         with self._lock:
             self._refs += 1
             if self._loop is None:
+                self._join_stopped()
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
 
@@ -53,7 +63,10 @@ class MediaLoop:
                 def run() -> None:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
-                    loop.run_forever()
+                    try:
+                        loop.run_forever()
+                    finally:
+                        loop.close()
 
                 thread = threading.Thread(target=run, name=self._name, daemon=True)
                 thread.start()
@@ -62,10 +75,8 @@ class MediaLoop:
             return self._loop
 
     def release(self) -> None:
-        """Drop one reference; the last one stops the loop and joins the thread.
-
-        Must not be called from the media loop's own thread.
-        """
+        """Drop one reference; the last one stops the loop and joins the thread
+        (from the loop's own thread: the loop stops itself, joined later)."""
         with self._lock:
             if self._refs == 0:
                 return
@@ -74,24 +85,44 @@ class MediaLoop:
                 return
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
-        assert thread is not None
-        if threading.current_thread() is thread:
-            raise RuntimeError("release() called from the media loop thread")
+            assert thread is not None
+            if threading.current_thread() is thread:
+                self._stopping = thread
+                self._self_stop = loop.create_task(_drain(loop), name="decart-media-loop-stop")
+                self._self_stop.add_done_callback(lambda task: _stopped(task, loop))
+                return
+            self._join_stopped()
         fut = asyncio.run_coroutine_threadsafe(_drain(loop), loop)
         try:
             fut.result(timeout=10)
-        except Exception:  # noqa: BLE001 - shutting down regardless
-            pass
+        except Exception as exc:  # noqa: BLE001 - the loop stops regardless; say what was left
+            log.warning("media loop did not drain cleanly before stopping: %s: %s", type(exc).__name__, exc)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
-        if not thread.is_alive():
-            loop.close()
+        if thread.is_alive():
+            log.warning("media loop thread still running 10 s after stop (left to a daemon thread)")
+
+    def _join_stopped(self) -> None:
+        """Join a loop thread that stopped itself (called with the lock held)."""
+        thread, self._stopping = self._stopping, None
+        self._self_stop = None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+            if thread.is_alive():
+                log.warning("media loop thread still running 10 s after it stopped itself")
 
     def in_loop_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> concurrent.futures.Future[Any]:
+        """:meth:`submit` for work nobody waits for: a failure is logged as
+        "``what`` failed" instead of vanishing with the future."""
+        fut = self.submit(coro)
+        fut.add_done_callback(lambda f: _log_failure(f, what))
+        return fut
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the media loop from any event loop (or on it)."""
@@ -105,6 +136,17 @@ class MediaLoop:
             coro.close()
             raise RuntimeError("run_sync() would deadlock on the media loop thread")
         return self.submit(coro).result(timeout)
+
+
+def _log_failure(fut: concurrent.futures.Future[Any], what: str) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("%s failed", what, exc_info=fut.exception())
+
+
+def _stopped(task: asyncio.Task[None], loop: asyncio.AbstractEventLoop) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("media loop did not drain cleanly before stopping: %r", task.exception())
+    loop.stop()
 
 
 async def _drain(loop: asyncio.AbstractEventLoop) -> None:
