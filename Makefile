@@ -82,4 +82,4 @@ dist: $(INSTALLED)
 	$(BIN)/python -m build --outdir dist
 
 clean:
-	rm -rf $(VENV) demo-output bench/output .pytest_cache node_modules site dist
+	rm -rf $(VENV) demo-output bench/output .pytest_cache node_modules site dist .cache
