@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,26 @@ def check_smoke_path(page: Any, status_path: Path) -> str:
     wait_status(status_path, lambda s: "sketch" in s["server_prompts"], 15, "the typed prompt at the server")
     page.wait_for_function(f"({SATURATION_JS})() < {before / 3}", timeout=20_000)
     return str(transport)
+
+
+@contextmanager
+def explained(page: Any, status_path: Path, log_path: Path, errors: list[str]) -> Iterator[None]:
+    """On failure, add what the page, the kernel and the host's log showed."""
+    try:
+        yield
+    except Exception as exc:
+        try:
+            widget = page.evaluate(
+                "(() => { const r = document.querySelector('.dw-root'); const b = document.querySelector('[data-testid=banner]');"
+                " return r ? {...r.dataset, banner: b && !b.hidden ? b.innerText : null} : 'no widget on the page'; })()"
+            )
+        except Exception as why:  # noqa: BLE001 - the page itself may be gone
+            widget = f"page not readable: {why}"
+        try:
+            log = log_path.read_text(errors="replace")[-3000:]
+        except OSError:
+            log = "(no log)"
+        raise AssertionError(
+            f"{exc}\nwidget: {widget}\nkernel status: {read_status(status_path)}\n"
+            f"page errors: {errors}\nhost log (tail):\n{log}"
+        ) from exc
