@@ -39,9 +39,9 @@ def _run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 def _version() -> str:
     text = (ROOT / "decart_widgets" / "_version.py").read_text()
-    match = re.fullmatch(r'__version__ = "([^"]+)"\n', text)
-    assert match, "decart_widgets/_version.py must hold exactly one line: __version__ = \"X.Y.Z\""
-    return match.group(1)
+    found = re.findall(r'^__version__ = "([^"]+)"$', text, re.M)
+    assert len(found) == 1, "decart_widgets/_version.py must assign __version__ = \"X.Y.Z\" exactly once"
+    return str(found[0])
 
 
 @pytest.fixture(scope="module")
