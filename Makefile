@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench chromium lint jscheck docs docs-serve dist strip-notebooks clean
+.PHONY: setup demo test test-fast bench chromium lint jscheck docs docs-serve dist strip-notebooks binder-check clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,20 @@ docs: $(INSTALLED)
 docs-serve: $(INSTALLED)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
+# What Binder does, in a fresh venv (not part of `make test`: about a minute
+# and ~300 MB from PyPI): install binder/requirements.txt, run binder/postBuild,
+# check the server extension is enabled, run the quickstart with no key.
+BINDER_CHECK := build/binder-check
+binder-check:
+	rm -rf $(BINDER_CHECK) && $(PYTHON) -m venv $(BINDER_CHECK)/env
+	export PATH="$(CURDIR)/$(BINDER_CHECK)/env/bin:$$PATH" JUPYTER_CONFIG_DIR="$(CURDIR)/$(BINDER_CHECK)/config" \
+	&& unset DECART_API_KEY \
+	&& python -m pip install -q -r binder/requirements.txt && bash binder/postBuild \
+	&& jupyter server extension list 2>&1 | grep -q "decart_widgets._jupyter_nodelay.*enabled" \
+	&& jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=120 --log-level=WARN \
+	   --output-dir $(BINDER_CHECK) notebooks/quickstart.ipynb \
+	&& echo "binder-check: build, server extension and offline quickstart OK"
+
 # Notebooks are committed without outputs, execution counts or widget state
 # (tests/test_notebooks.py fails otherwise): run this before committing one.
 strip-notebooks: $(INSTALLED)
@@ -82,4 +96,4 @@ dist: $(INSTALLED)
 	$(BIN)/python -m build --outdir dist
 
 clean:
-	rm -rf $(VENV) demo-output bench/output .pytest_cache node_modules site dist .cache
+	rm -rf $(VENV) demo-output bench/output .pytest_cache node_modules site dist .cache build/binder-check
