@@ -179,11 +179,11 @@ class SignalParticipant:
     async def _on_offer(self, offer: rtc.SessionDescription) -> None:
         answer = await self.peers.answer_publisher(offer.sdp, self._codec_for, blocked=self.room.media.media_blocked())
         await self._send(rtc.SignalResponse(answer=rtc.SessionDescription(type="answer", sdp=answer, id=offer.id)))
-        self.room.media.room_event("publisher_answered", identity=self.identity, codecs=self.peers.publisher_codecs())
-        if not self._offered.is_set():
-            self._offered.set()
-            if self.grant.can_publish:
-                self.room.media.room_media_live()
+        codecs = self.peers.publisher_codecs()
+        self.room.media.room_event("publisher_answered", identity=self.identity, codecs=codecs)
+        self._offered.set()
+        if codecs and self.grant.can_publish:  # the camera's section, as the legacy answer
+            self.room.media.room_media_live()
         if not self._announced:
             self._announced = True
             await self._announce_output()
