@@ -51,13 +51,15 @@ test-fast: $(INSTALLED)
 	$(BIN)/pytest -m "not browser and not interop"
 
 # Printed figures, not tests: the session suite (its table goes into
-# bench/README.md), the codec and jitter A/Bs, and the browser path.
+# bench/README.md), the codec and jitter A/Bs, the browser path, and the local
+# server with both generations of the official Python SDK.
 bench: $(INSTALLED) $(SDK_INSTALLED) chromium
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_jitter.py
 	$(BIN)/python bench/bench_vp8.py
 	$(BIN)/python bench/bench_nodelay.py
 	$(BIN)/python bench/bench_browser.py
+	$(BIN)/python bench/bench_generations.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check decart_widgets tests bench

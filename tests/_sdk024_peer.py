@@ -5,7 +5,10 @@ SDK's own venv (``make`` builds ``.venv-sdk024``), so it imports only the SDK,
 
     .venv-sdk024/bin/python tests/_sdk024_peer.py '{"scenario": "session", "url": "ws://127.0.0.1:8765", ...}'
 
-Prints one JSON object (what the SDK did and saw) on stdout.
+Prints one JSON object (what the SDK did and saw) on stdout, as its last
+line; with ``"progress": true`` a line ``{"event": "first_frame"}`` comes
+first, when the first output frame arrives (the bench times its CPU window
+from it).
 
 Scenarios:
 - ``session``: connect with an initial state (``initial``: prompt, image or
@@ -128,7 +131,8 @@ def _initial_state(kind: str) -> ModelState | None:
 async def _session(cfg: dict[str, Any]) -> dict[str, Any]:
     model = models.realtime(cfg.get("model", "lucy-2.1"))
     out: dict[str, Any] = {"model_size": [model.width, model.height]}
-    camera = Camera(model.width, model.height, cfg.get("fps", 30))
+    width, height = cfg.get("size") or (model.width, model.height)
+    camera = Camera(width, height, cfg.get("fps", 30))
     frames, ticks, states = Counter(), [], []
     started = time.monotonic()
     client = await RealtimeClient.connect(
@@ -143,10 +147,12 @@ async def _session(cfg: dict[str, Any]) -> dict[str, Any]:
     try:
         await frames.until(1, 20)
         out["first_frame_s"] = None if frames.first_at is None else frames.first_at - started
-        window = time.monotonic()
+        if cfg.get("progress"):
+            print(json.dumps({"event": "first_frame"}), flush=True)
+        window, before = time.monotonic(), frames.count
         await asyncio.sleep(cfg.get("seconds", 2.0))
         out["frames"], out["sizes"] = frames.count, sorted(frames.sizes)
-        out["fps"] = frames.count / max(1e-6, time.monotonic() - window)
+        out["fps"] = (frames.count - before) / max(1e-6, time.monotonic() - window)
         if cfg.get("ops"):
             await client.set_prompt("cyberpunk city", enhance=False)
             await client.set(SetInput(prompt="oil painting", image=PNG))
