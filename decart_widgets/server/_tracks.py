@@ -26,7 +26,7 @@ from av import VideoFrame
 from ..common.stamp import read_stamp, stamp_rect
 from .model_api import LocalModel, ModelState
 
-__all__ = ["OutputTrack", "FrameProcessor", "passthrough"]
+__all__ = ["OutputTrack", "FrameProcessor", "passthrough", "drain"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,15 @@ _CLOSE_TIMEOUT = 10.0
 def passthrough(frame: np.ndarray, state: ModelState) -> np.ndarray:
     """The identity model (``LocalServer(model="passthrough")``)."""
     return frame
+
+
+async def drain(track: MediaStreamTrack) -> None:
+    """Read and drop ``track`` until it ends: an unread remote track buffers without bound."""
+    try:
+        while True:
+            await track.recv()
+    except MediaStreamError:
+        return
 
 
 class OutputTrack(MediaStreamTrack):
