@@ -8,6 +8,8 @@ with an outgoing track, apply trickled candidates.
 - Candidates that arrive before the remote description (or before the
   answer) are queued, then applied; a null / empty candidate ends them.
 - A new offer replaces the peer connection (renegotiation by replacement).
+- Blocked (``Faults.block_media``, :mod:`._blackhole`): the peer connection
+  gets no client candidates and advertises only the blackhole's port.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from ..common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
 from ..common.rtc import loopback_ice, new_peer_connection, prefer_codec, set_vp8_bitrate_hints
+from ._blackhole import Blackhole, without_candidates
 
 #: VP8 bitrate of the output the server sends (bits/s).
 OUTPUT_BITRATE = DEFAULT_UPSTREAM_BITRATE
@@ -30,6 +33,23 @@ __all__ = ["ServerPeer"]
 log = logging.getLogger(__name__)
 
 _END = object()  # queued end-of-candidates
+
+
+def is_mdns_candidate(text: str) -> bool:
+    """A browser's ``<uuid>.local`` host candidate. aioice would try to resolve
+    it over multicast DNS first (a stall of a second or more, often failing);
+    the browser's own checks reach the server anyway and are answered, so the
+    server learns that address as peer-reflexive: such candidates are skipped."""
+    parts = text.split()
+    return len(parts) > 4 and parts[4].lower().endswith(".local")
+
+
+def without_mdns_candidates(sdp: str) -> str:
+    """``sdp`` without the ``a=candidate`` lines :func:`is_mdns_candidate` skips
+    (aiortc resolves those while applying a description: a 1 s stall each)."""
+    lines = [line for line in sdp.splitlines()
+             if not (line.startswith("a=candidate:") and is_mdns_candidate(line[len("a=candidate:"):]))]
+    return "\r\n".join(lines) + "\r\n"
 
 
 class ServerPeer:
@@ -49,10 +69,15 @@ class ServerPeer:
         self._outgoing: MediaStreamTrack | None = None
         self._answered = False
         self._queued: list[Any] = []
+        self._blackhole: Blackhole | None = None
 
-    async def answer(self, offer_sdp: str, outgoing: MediaStreamTrack | None) -> str:
-        """Answer ``offer_sdp``, sending ``outgoing`` on the first video m-line."""
+    async def answer(self, offer_sdp: str, outgoing: MediaStreamTrack | None, *,
+                     blackhole: Blackhole | None = None) -> str:
+        """Answer ``offer_sdp``, sending ``outgoing`` on the first video m-line;
+        with ``blackhole`` the media never connects."""
         await self.close()
+        self._blackhole = blackhole
+        offer_sdp = without_candidates(offer_sdp) if blackhole is not None else without_mdns_candidates(offer_sdp)
         pc = new_peer_connection()
         self._registry.add(pc)
         self.pc, self._outgoing, self._answered = pc, outgoing, False
@@ -84,7 +109,8 @@ class ServerPeer:
         queued, self._queued = self._queued, []
         for item in queued:
             await self._apply(None if item is _END else item)
-        return set_vp8_bitrate_hints(pc.localDescription.sdp, start_kbps=2500, min_kbps=1000, max_kbps=4000)
+        answer = set_vp8_bitrate_hints(pc.localDescription.sdp, start_kbps=2500, min_kbps=1000, max_kbps=4000)
+        return blackhole.rewrite(answer) if blackhole is not None else answer
 
     async def add_candidate(self, candidate: dict[str, Any] | None) -> None:
         """A trickled candidate (JS style dict) or None / empty = end of candidates."""
@@ -96,7 +122,7 @@ class ServerPeer:
 
     async def _apply(self, candidate: dict[str, Any] | None) -> None:
         pc = self.pc
-        if pc is None or pc.connectionState == "closed":
+        if pc is None or pc.connectionState == "closed" or self._blackhole is not None:
             return
         try:
             if candidate is None:
@@ -105,6 +131,9 @@ class ServerPeer:
             text = str(candidate["candidate"]).strip()
             if text.startswith("candidate:"):
                 text = text[len("candidate:"):]
+            if is_mdns_candidate(text):
+                log.debug("skipping an mDNS candidate: the browser's checks will reveal its address")
+                return
             ice = candidate_from_sdp(text)
             ice.sdpMid = candidate.get("sdpMid")
             ice.sdpMLineIndex = candidate.get("sdpMLineIndex")
@@ -121,7 +150,7 @@ class ServerPeer:
             log.info("ignoring an answer with no server offer pending")
             return
         with loopback_ice(self._loopback):
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=without_mdns_candidates(answer_sdp), type="answer"))
 
     async def close(self) -> None:
         pc, outgoing = self.pc, self._outgoing

@@ -26,7 +26,7 @@ from av import VideoFrame
 from ..common.stamp import read_stamp, stamp_rect
 from .model_api import LocalModel, ModelState
 
-__all__ = ["OutputTrack", "FrameProcessor", "passthrough"]
+__all__ = ["OutputTrack", "FrameProcessor", "passthrough", "drain"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,15 @@ _CLOSE_TIMEOUT = 10.0
 def passthrough(frame: np.ndarray, state: ModelState) -> np.ndarray:
     """The identity model (``LocalServer(model="passthrough")``)."""
     return frame
+
+
+async def drain(track: MediaStreamTrack) -> None:
+    """Read and drop ``track`` until it ends: an unread remote track buffers without bound."""
+    try:
+        while True:
+            await track.recv()
+    except MediaStreamError:
+        return
 
 
 class OutputTrack(MediaStreamTrack):
@@ -48,10 +57,18 @@ class OutputTrack(MediaStreamTrack):
         self._frame: VideoFrame | None = None
         self._ready = asyncio.Event()
         self._on_frame_sent = on_frame_sent
+        self.frozen = False
 
     def put(self, frame: VideoFrame) -> None:
+        if self.frozen:
+            return
         self._frame = frame
         self._ready.set()
+
+    def freeze(self) -> None:
+        """Send no more frames (``Faults.freeze_output_after_seconds``); the track stays live."""
+        self.frozen = True
+        self._frame = None
 
     async def recv(self) -> VideoFrame:
         while True:
