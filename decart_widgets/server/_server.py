@@ -20,12 +20,12 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 
 from ..common.rtc import is_loopback_host
+from ..common.tasks import TaskSet
 from ._auth import KeyRing
 from ._background import BackgroundLoop
 from ._events import Event, Predicate
 from ._state import ServerState
 from ._stream import Stream, StreamInfo
-from ._tasks import TaskSet
 from ._tracks import passthrough
 from .faults import Faults
 from .model_api import LocalModel

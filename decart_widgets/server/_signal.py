@@ -26,9 +26,9 @@ from google.protobuf.message import DecodeError
 from livekit.protocol import models, rtc
 
 from .._version import __version__
+from ..common.tasks import TaskSet
 from ._room_peers import PUBLISHER, SUBSCRIBER, ParticipantPeers
 from ._rooms import new_sid
-from ._tasks import TaskSet
 from ._tracks import drain
 
 if TYPE_CHECKING:

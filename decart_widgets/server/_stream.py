@@ -31,10 +31,10 @@ from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 
 from .. import protocol
+from ..common.tasks import TaskSet
 from ._images import ImageDecodeError, decode_image_data
 from ._media import MEDIA_MESSAGES, MediaTransport, StreamMedia, transport_for
 from ._state import ServerState
-from ._tasks import TaskSet
 from ._tracks import FrameProcessor, OutputTrack, drain
 from .faults import INSUFFICIENT_CREDITS_ERROR, MODERATION_ERROR
 from .model_api import ModelState
