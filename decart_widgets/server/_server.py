@@ -23,7 +23,7 @@ from ..common.rtc import is_loopback_host
 from ..common.tasks import TaskSet
 from ._auth import KeyRing
 from ._background import BackgroundLoop
-from ._events import Event, Predicate
+from ._event_log import Event, Predicate
 from ._state import ServerState
 from ._stream import Stream, StreamInfo
 from ._tracks import passthrough
@@ -210,7 +210,7 @@ class LocalServer:
 
     @property
     def events(self) -> list[Event]:
-        """What the server saw (see :mod:`._events`), oldest first, bounded."""
+        """What the server saw (see :mod:`._event_log`), oldest first, bounded."""
         return self._state.events.snapshot()
 
     def mark_events(self) -> int:
