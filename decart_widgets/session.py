@@ -24,7 +24,7 @@ import aiohttp
 import numpy as np
 
 from ._connection import Connection, StateSpec, Timeouts
-from ._event_log import EventEmitter
+from ._events import EventEmitter
 from ._version import __version__
 from .common.bitrate import DEFAULT_UPSTREAM_BITRATE
 from .common.media_loop import media_loop
