@@ -14,13 +14,13 @@ import pytest
 from _waits import wait_until
 
 from decart_widgets.errors import (
+    DecartTimeoutError,
     InvalidAPIKeyError,
     InvalidBaseURLError,
     InvalidInputError,
     ModelNotFoundError,
     ServerError,
     SessionClosedError,
-    TimeoutError_,
 )
 from decart_widgets.images import MAX_IMAGE_BYTES
 from decart_widgets.session import RealtimeSession
@@ -186,10 +186,10 @@ async def test_ack_timeouts_raise_timeout_errors(background_server):
     session = await RealtimeSession.connect(base_url=background_server.url, prompt_timeout=0.3, image_timeout=0.3)
     try:
         background_server.faults.drop_acks = True
-        with pytest.raises(TimeoutError_) as info:
+        with pytest.raises(DecartTimeoutError) as info:
             await session.set_prompt("anime")
         assert info.value.code == "WEBRTC_TIMEOUT_ERROR" and info.value.phase == "prompt_ack"
-        with pytest.raises(TimeoutError_):
+        with pytest.raises(DecartTimeoutError):
             await session.set_image(_png(), timeout=0.3)
         assert session.prompt is None
     finally:
@@ -391,3 +391,20 @@ async def test_bad_subscribe_tokens(background_server):
     unknown = base64.urlsafe_b64encode(json.dumps({"sid": "nope", "ip": "127.0.0.1", "port": 1}).encode()).decode()
     with pytest.raises(ServerError, match="(?i)invalid session"):
         await RealtimeSession.subscribe(unknown, base_url=background_server.url)
+
+
+async def test_disconnect_from_an_event_handler_leaves_nothing_running(background_server):
+    """On the media loop disconnect() cannot wait: it closes in the background,
+    and the loop's thread ends with it (no thread left behind, none unjoined)."""
+    from decart_widgets.common.media_loop import media_loop
+
+    session = await RealtimeSession.connect(base_url=background_server.url)
+    states = []
+    session.on("connection_change", states.append)
+    session.on("generation_tick", lambda seconds: session.disconnect())
+    await wait_until(lambda: "disconnected" in states, 10, "disconnected")
+    session.disconnect()  # from here: waits for the background teardown
+    await wait_until(lambda: not any(t.name.startswith("decart-media-loop") for t in threading.enumerate()), 10, "the media loop to stop")
+    assert media_loop._loop is None and not _client_pcs()
+    with pytest.raises(SessionClosedError):
+        await session.set_prompt("after disconnect")

@@ -63,7 +63,7 @@ async def test_stats_fields_present_and_sane(background_server):
 
 
 def _sender_encoder(session):
-    sender = session._conn.pc.getSenders()[0]
+    sender = session._supervisor.attempt.link.pc.getSenders()[0]
     return sender._RTCRtpSender__encoder
 
 

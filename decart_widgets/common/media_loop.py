@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MediaLoop", "media_loop"]
 
@@ -30,6 +33,9 @@ class MediaLoop:
         self._refs = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        #: A loop thread that stopped itself (released from its own thread),
+        #: joined by the next acquire() or release() from another thread.
+        self._ending: threading.Thread | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -38,6 +44,7 @@ class MediaLoop:
         return self._loop
 
     def acquire(self) -> asyncio.AbstractEventLoop:
+        self._join_ending()
         with self._lock:
             self._refs += 1
             if self._loop is None:
@@ -53,7 +60,10 @@ class MediaLoop:
                 def run() -> None:
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
-                    loop.run_forever()
+                    try:
+                        loop.run_forever()
+                    finally:
+                        loop.close()
 
                 thread = threading.Thread(target=run, name=self._name, daemon=True)
                 thread.start()
@@ -62,9 +72,12 @@ class MediaLoop:
             return self._loop
 
     def release(self) -> None:
-        """Drop one reference; the last one stops the loop and joins the thread.
+        """Drop one reference; the last one stops the loop.
 
-        Must not be called from the media loop's own thread.
+        From another thread it also waits for the loop's tasks to end and joins
+        the thread. From the loop's own thread (a session closing itself from an
+        event handler) it cannot wait: the loop drains and stops once the
+        caller returns, and the next acquire() or release() joins the thread.
         """
         with self._lock:
             if self._refs == 0:
@@ -74,18 +87,25 @@ class MediaLoop:
                 return
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
-        assert thread is not None
-        if threading.current_thread() is thread:
-            raise RuntimeError("release() called from the media loop thread")
+            assert thread is not None
+            if threading.current_thread() is thread:
+                self._ending = thread
+                loop.call_soon(lambda: loop.create_task(_drain(loop, stop=True)))
+                return
+        self._join_ending()
         fut = asyncio.run_coroutine_threadsafe(_drain(loop), loop)
         try:
             fut.result(timeout=10)
-        except Exception:  # noqa: BLE001 - shutting down regardless
-            pass
+        except Exception:  # noqa: BLE001 - shutting down regardless, but say so
+            log.warning("media loop tasks did not drain cleanly", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
-        if not thread.is_alive():
-            loop.close()
+
+    def _join_ending(self) -> None:
+        with self._lock:
+            ending, self._ending = self._ending, None
+        if ending is not None and ending is not threading.current_thread():
+            ending.join(timeout=10)
 
     def in_loop_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
@@ -107,7 +127,7 @@ class MediaLoop:
         return self.submit(coro).result(timeout)
 
 
-async def _drain(loop: asyncio.AbstractEventLoop) -> None:
+async def _drain(loop: asyncio.AbstractEventLoop, *, stop: bool = False) -> None:
     current = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks(loop) if t is not current]
     for t in tasks:
@@ -116,6 +136,8 @@ async def _drain(loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.wait(tasks, timeout=5)
     await loop.shutdown_asyncgens()
     await loop.shutdown_default_executor()
+    if stop:
+        loop.stop()
 
 
 #: The process-wide media loop every session shares.

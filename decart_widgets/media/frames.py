@@ -45,7 +45,7 @@ class FrameHub:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        pump: FramePump,
+        pump: FramePump | None,
         sink: OutputSink,
         report: Callable[[DecartError], None],
     ) -> None:
@@ -62,8 +62,9 @@ class FrameHub:
         self._history: collections.deque[tuple[int, float, np.ndarray, int | None]] = collections.deque(maxlen=_PAIR_HISTORY)
         self._recordings: list[SessionRecording] = []
         self._pairs_wanted = 0
-        pump.process = self._process_input
-        pump.needs_pixels = self.needs_input_pixels
+        if pump is not None:  # None: a view-only session has no input
+            pump.process = self._process_input
+            pump.needs_pixels = self.needs_input_pixels
         sink.listeners.append(self._on_output)
 
     # --------------------------------------------------------------- registry
@@ -230,7 +231,8 @@ class FrameHub:
             raise InvalidInputError(f"streams must be one of {RECORD_STREAMS}, got {streams!r}")
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0):
             raise InvalidInputError(f"fps must be a positive number or None, got {fps!r}")
-        rec = SessionRecording(self, Path(path), streams, float(fps) if fps else None, self._pump.fps)
+        model_fps = self._pump.fps if self._pump is not None else 30.0
+        rec = SessionRecording(self, Path(path), streams, float(fps) if fps else None, model_fps)
         self._recordings = [*self._recordings, rec]
         if streams == "side_by_side":
             self._pairs_wanted += 1
