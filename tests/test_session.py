@@ -338,6 +338,7 @@ async def test_client_token_from_the_local_server_opens_a_session():
             await create_client_token(api_key="permanent-key", api_base_url=server.http_url, expires_in=0)
         token = await create_client_token(api_key="permanent-key", api_base_url=server.http_url, expires_in=60)
         assert token["apiKey"].startswith("ek_") and "expiresAt" in token
+        assert token["token"].count(".") == 2  # the signed JWT, what a front end gets
         # the short-lived key is what a less trusted place gets; get_token is called per connect
         calls = []
 
@@ -350,6 +351,9 @@ async def test_client_token_from_the_local_server_opens_a_session():
             assert session.is_connected() and calls == [1]
         finally:
             session.disconnect()
+        # the JWT opens a session too
+        session = await RealtimeSession.connect(base_url=server.url, api_key=token["token"])
+        session.disconnect()
 
 
 async def test_subscribe_watches_a_running_session(background_server):
