@@ -1,5 +1,8 @@
 """The wire messages of docs/protocol.md (sections 2 and 3): parse and encode.
 
+Both generations share these control messages; the LiveKit generation adds
+``livekit_join`` (client), ``queue_position`` and ``livekit_room_info`` (server).
+
 Parsing is tolerant: unknown message types and unknown fields are ignored,
 malformed JSON or wrong field types give ``None`` (logged), never an exception.
 Encoding is exact: field names and nulls as the protocol spells them.
@@ -18,8 +21,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Prompt", "SetImage", "Offer", "Answer", "IceCandidate", "IceRestart", "SessionId",
     "Ready", "PromptAck", "SetImageAck", "GenerationStarted", "GenerationTick",
-    "GenerationEnded", "Error", "Message", "parse", "parse_obj", "encode", "to_obj",
-    "CandidateDict",
+    "GenerationEnded", "Error", "LiveKitJoin", "LiveKitRoomInfo", "QueuePosition", "Message",
+    "parse", "parse_obj", "encode", "to_obj", "CandidateDict",
 ]
 
 CandidateDict = dict[str, Any]
@@ -132,9 +135,47 @@ class Error:
     type: str = field(default="error", init=False)
 
 
+@dataclass(frozen=True)
+class LiveKitJoin:
+    """Ask for a LiveKit room (current generation) instead of offering WebRTC media.
+
+    Every field is optional and omitted from the wire when ``None``: Python SDK
+    0.2.x sends a bare join; JS 0.1.14+ sends ``passthrough`` (true when it has
+    no initial state) and, when asked, ``client_capabilities``; JS 0.1.6 put its
+    initial ``prompt``/``set_image`` message inside as ``initial_state`` (and
+    still sends it again on its own after the room info).
+    """
+
+    passthrough: bool | None = None
+    initial_state: Prompt | SetImage | None = None
+    client_capabilities: dict[str, Any] | None = None
+    type: str = field(default="livekit_join", init=False)
+
+
+@dataclass(frozen=True)
+class LiveKitRoomInfo:
+    """Join this LiveKit room (``livekit_url``) with this room ``token``."""
+
+    livekit_url: str
+    token: str
+    room_name: str
+    session_id: str
+    type: str = field(default="livekit_room_info", init=False)
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """Waiting for a model slot: ``position`` of ``queue_size`` (sent before the room info)."""
+
+    position: int
+    queue_size: int
+    type: str = field(default="queue_position", init=False)
+
+
 Message = (
     Prompt | SetImage | Offer | Answer | IceCandidate | IceRestart | SessionId | Ready | PromptAck
-    | SetImageAck | GenerationStarted | GenerationTick | GenerationEnded | Error
+    | SetImageAck | GenerationStarted | GenerationTick | GenerationEnded | Error | LiveKitJoin
+    | LiveKitRoomInfo | QueuePosition
 )
 
 
@@ -205,6 +246,19 @@ def _dict_or_none(d: dict[str, Any], key: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _initial_state(d: dict[str, Any]) -> Prompt | SetImage | None:
+    # A join is worth keeping without its initial state (the clients that put
+    # one inside the join send it again on its own), so a bad one is dropped alone.
+    value = d.get("initial_state")
+    if value is None:
+        return None
+    parsed = parse_obj(value) if isinstance(value, dict) else None
+    if isinstance(parsed, (Prompt, SetImage)):
+        return parsed
+    log.warning("livekit_join: ignoring initial_state that is not a prompt or set_image message: %.200r", value)
+    return None
+
+
 _PARSERS: dict[str, Any] = {
     "prompt": lambda d: Prompt(_str(d, "prompt"), _bool(d, "enhance_prompt", default=True, nullable=True) is not False),
     "set_image": lambda d: SetImage(
@@ -224,6 +278,15 @@ _PARSERS: dict[str, Any] = {
     "generation_tick": lambda d: GenerationTick(_int(d, "seconds")),
     "generation_ended": lambda d: GenerationEnded(_int(d, "seconds", default=0), _str(d, "reason", default="")),
     "error": lambda d: Error(_str(d, "error", default="unknown server error") or "unknown server error"),
+    "livekit_join": lambda d: LiveKitJoin(
+        _bool(d, "passthrough", default=None, nullable=True),
+        _initial_state(d),
+        _dict_or_none(d, "client_capabilities"),
+    ),
+    "livekit_room_info": lambda d: LiveKitRoomInfo(
+        _str(d, "livekit_url"), _str(d, "token"), _str(d, "room_name"), _str(d, "session_id")
+    ),
+    "queue_position": lambda d: QueuePosition(_int(d, "position"), _int(d, "queue_size")),
 }
 
 
@@ -262,6 +325,15 @@ def to_obj(msg: Message) -> dict[str, Any]:
             obj["prompt"] = msg.prompt
         if msg.enhance_prompt is not None:
             obj["enhance_prompt"] = msg.enhance_prompt
+        return obj
+    if isinstance(msg, LiveKitJoin):
+        obj = {"type": msg.type}
+        if msg.passthrough is not None:
+            obj["passthrough"] = msg.passthrough
+        if msg.initial_state is not None:
+            obj["initial_state"] = to_obj(msg.initial_state)
+        if msg.client_capabilities is not None:
+            obj["client_capabilities"] = msg.client_capabilities
         return obj
     if isinstance(msg, IceRestart):
         obj = {"type": msg.type}
