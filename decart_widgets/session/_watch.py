@@ -14,11 +14,11 @@ import asyncio
 import base64
 import json
 import urllib.parse
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import aiohttp
 
+from .. import protocol as P
 from ..errors import (
     InvalidAPIKeyError,
     InvalidInputError,
@@ -27,7 +27,7 @@ from ..errors import (
     is_permanent_error,
 )
 
-__all__ = ["LegacyWatch", "RoomWatch", "RoomInfo", "decode_subscribe_token", "fetch_watch_credentials", "http_base"]
+__all__ = ["LegacyWatch", "RoomWatch", "decode_subscribe_token", "fetch_watch_credentials", "http_base"]
 
 
 class LegacyWatch(NamedTuple):
@@ -42,16 +42,6 @@ class RoomWatch(NamedTuple):
     """A LiveKit-generation session to watch: its room."""
 
     room_name: str
-
-
-@dataclass(frozen=True)
-class RoomInfo:
-    """Where and how to join a LiveKit room (``livekit_room_info``, or ``watch-stream``'s answer)."""
-
-    livekit_url: str
-    token: str
-    room_name: str
-    session_id: str
 
 
 def decode_subscribe_token(token: Any) -> LegacyWatch | RoomWatch:
@@ -89,7 +79,7 @@ def http_base(realtime_base_url: str) -> str:
 
 async def fetch_watch_credentials(
     http: aiohttp.ClientSession, base_url: str, key: str, room_name: str, timeout: float
-) -> RoomInfo:
+) -> P.LiveKitRoomInfo:
     """``POST {https base}/watch-stream/{room_name}``: a subscribe-only room token."""
     url = f"{http_base(base_url)}/watch-stream/{urllib.parse.quote(room_name, safe='')}"
     try:
@@ -106,7 +96,7 @@ async def fetch_watch_credentials(
         raise WebSocketError(f"watch-stream request to {url} failed: {exc.__class__.__name__}: {exc}") from exc
     try:
         data = json.loads(body)
-        return RoomInfo(
+        return P.LiveKitRoomInfo(
             livekit_url=str(data["livekit_url"]),
             token=str(data["token"]),
             room_name=str(data.get("room_name", room_name)),
