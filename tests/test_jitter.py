@@ -45,3 +45,27 @@ def test_switch_off_restores_aiortc_behaviour():
 def test_audio_buffers_are_untouched():
     jb = MarkerJitterBuffer(capacity=16, prefetch=4)
     assert jb.add(pkt(1, 1000, marker=True))[1] is None
+
+
+def _padding(seq, ts):
+    p = RtpPacket(sequence_number=seq, timestamp=ts)
+    p._data = b""  # what aiortc's receiver stores for a packet with no payload
+    return p
+
+
+def test_padding_only_packets_never_make_an_empty_frame():
+    # libwebrtc without RTX probes with padding on the media SSRC, stamped with
+    # the previous frame's timestamp; an empty frame would drain the decoder
+    for enabled in (True, False):
+        _jitter.ENABLED = enabled
+        try:
+            jb = MarkerJitterBuffer(capacity=128, is_video=True)
+            frames = [jb.add(pkt(100, 1000, marker=True, data=b"key"))[1]]
+            frames += [jb.add(_padding(seq, 1000))[1] for seq in range(101, 121)]
+            frames += [jb.add(pkt(121, 4000, marker=True, data=b"d1"))[1]]
+            frames += [jb.add(pkt(122, 7000, marker=True, data=b"d2"))[1]]
+            released = [f for f in frames if f is not None]
+            assert all(f.data for f in released)
+            assert [f.timestamp for f in released] == ([1000, 4000, 7000] if enabled else [1000, 4000])
+        finally:
+            _jitter.ENABLED = True

@@ -7,6 +7,12 @@ the last packet of a frame (RFC 7741 for VP8, RFC 6184 for H.264), so a
 contiguous run of packets from the buffer's origin that ends in a marker is
 a whole frame: release it then. Reordered packets still wait for the gap to
 fill, exactly as before. ``ENABLED`` switches it off for A/B benchmarks.
+
+Padding-only packets (no payload) are dropped when they reach the front of
+the buffer, in both modes. libwebrtc probes bandwidth with them on the media
+SSRC when no RTX is negotiated (LiveKit clients publish so); aiortc would
+otherwise hand their empty "frame" to the decoder, and an empty packet puts
+FFmpeg's decoder into draining mode: every later frame fails with EOF.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ ENABLED = True
 
 class MarkerJitterBuffer(JitterBuffer):
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        if self._origin is not None:
+            for _ in range(self._capacity):
+                packet = self._packets[self._origin % self._capacity]
+                if packet is None or packet._data:  # type: ignore[attr-defined]
+                    break
+                self.remove(1)
         if ENABLED and self._is_video and self._prefetch == 0 and self._origin is not None:
             packets = []
             timestamp = None

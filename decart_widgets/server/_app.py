@@ -3,10 +3,12 @@
 - ``GET /v1/stream?api_key=&model=`` (WebSocket): a realtime stream. Any
   other WebSocket path except ``/subscribe/...`` is served the same way, so
   a custom model with its own ``url_path`` works.
+  Both generations start here: ``offer`` (legacy) or ``livekit_join``.
 - ``GET /subscribe/<session_id>?IP=&port=&api_key=`` (WebSocket): a
-  view-only subscriber of a running stream.
+  view-only subscriber of a running stream (legacy generation).
 - ``POST /v1/client/tokens``: short-lived client tokens.
 - ``GET /``: a small JSON description of the server.
+- the LiveKit room endpoints (``/rtc``, ``/watch-stream/...``): :mod:`._room_http`.
 
 Rejections follow production: the WebSocket is accepted, an ``error`` message
 is sent, then the socket is closed. Keys never reach a log (``redact``), and
@@ -18,7 +20,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -26,12 +27,11 @@ from .. import protocol
 from .._version import __version__
 from ..models import realtime_model_names
 from ._auth import TokenRequestError, redact
+from ._room_http import add_room_routes
+from ._state import ServerState
 from ._stream import Stream
 from ._subscribe import Subscriber
 from .faults import REJECTED_CONNECTION_ERROR
-
-if TYPE_CHECKING:
-    from ._server import LocalServer
 
 __all__ = ["build_app"]
 
@@ -42,9 +42,10 @@ _DEFAULT_MODEL = "lucy-2.1"
 _WS_OPTIONS = {"max_msg_size": 32 * 1024 * 1024, "heartbeat": None, "timeout": 2.0, "compress": False}
 
 
-def build_app(server: LocalServer) -> web.Application:
+def build_app(state: ServerState) -> web.Application:
     app = web.Application()
-    handlers = _Handlers(server)
+    handlers = _Handlers(state)
+    add_room_routes(app, state)  # before the catch-all stream route
     app.router.add_post("/v1/client/tokens", handlers.tokens)
     app.router.add_get("/subscribe/{session_id}", handlers.subscribe)
     app.router.add_get("/", handlers.index)
@@ -62,8 +63,8 @@ async def _reject(ws: web.WebSocketResponse, text: str) -> web.WebSocketResponse
 
 
 class _Handlers:
-    def __init__(self, server: LocalServer) -> None:
-        self.server = server
+    def __init__(self, state: ServerState) -> None:
+        self.server = state
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(**_WS_OPTIONS)  # type: ignore[arg-type]
@@ -82,7 +83,7 @@ class _Handlers:
         if not ws.can_prepare(request).ok:
             raise refusal
         await ws.prepare(request)
-        self.server._connections_total += 1
+        self.server.connections_total += 1
         return ws
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
@@ -93,18 +94,18 @@ class _Handlers:
         log.info("realtime connection %s", redact(str(request.rel_url)))
         if server.faults.take_rejection():
             return await _reject(ws, REJECTED_CONNECTION_ERROR)
-        error = server._keys.check(query.get("api_key"), model, request.headers.get("Origin"))
+        error = server.keys.check(query.get("api_key"), model, request.headers.get("Origin"))
         if error is not None:
             return await _reject(ws, error)
         if not _MODEL_NAME.match(model):
             return await _reject(ws, f"Model not found: {model[:80]!r} is not a valid model name")
-        stream = Stream(server._stream_context(), ws, request, uuid.uuid4().hex, model)
-        server._streams[stream.session_id] = stream
-        server._events.append(stream.session_id, "stream_opened", source="server", model=model)
+        stream = Stream(server, ws, request, uuid.uuid4().hex, model)
+        server.streams[stream.session_id] = stream
+        server.events.append(stream.session_id, "stream_opened", source="server", model=model)
         try:
             await stream.run()
         finally:
-            server._streams.pop(stream.session_id, None)
+            server.streams.pop(stream.session_id, None)
         return ws
 
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
@@ -113,10 +114,10 @@ class _Handlers:
         session_id = request.match_info["session_id"]
         if server.faults.take_rejection():
             return await _reject(ws, REJECTED_CONNECTION_ERROR)
-        error = server._keys.check(request.query.get("api_key"), None, request.headers.get("Origin"))
+        error = server.keys.check(request.query.get("api_key"), None, request.headers.get("Origin"))
         if error is not None:
             return await _reject(ws, error)
-        stream = server._streams.get(session_id)
+        stream = server.streams.get(session_id)
         if stream is None:
             return await _reject(ws, f"Invalid session: no running session {session_id[:80]!r}")
         await Subscriber(stream, ws).run()
@@ -130,7 +131,7 @@ class _Handlers:
             except ValueError:
                 return web.json_response({"error": "request body must be JSON"}, status=400)
         try:
-            result = self.server._keys.issue(request.headers.get("X-API-KEY"), body)
+            result = self.server.keys.issue(request.headers.get("X-API-KEY"), body)
         except TokenRequestError as exc:
             return web.json_response({"error": str(exc)}, status=exc.status)
         return web.json_response(result)

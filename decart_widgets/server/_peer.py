@@ -8,6 +8,8 @@ with an outgoing track, apply trickled candidates.
 - Candidates that arrive before the remote description (or before the
   answer) are queued, then applied; a null / empty candidate ends them.
 - A new offer replaces the peer connection (renegotiation by replacement).
+- Blocked (``Faults.block_media``, :mod:`._blackhole`): the peer connection
+  gets no client candidates and advertises only the blackhole's port.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from ..common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
 from ..common.rtc import loopback_ice, new_peer_connection, prefer_codec, set_vp8_bitrate_hints
+from ._blackhole import Blackhole, without_candidates
 
 #: VP8 bitrate of the output the server sends (bits/s).
 OUTPUT_BITRATE = DEFAULT_UPSTREAM_BITRATE
@@ -49,10 +52,16 @@ class ServerPeer:
         self._outgoing: MediaStreamTrack | None = None
         self._answered = False
         self._queued: list[Any] = []
+        self._blackhole: Blackhole | None = None
 
-    async def answer(self, offer_sdp: str, outgoing: MediaStreamTrack | None) -> str:
-        """Answer ``offer_sdp``, sending ``outgoing`` on the first video m-line."""
+    async def answer(self, offer_sdp: str, outgoing: MediaStreamTrack | None, *,
+                     blackhole: Blackhole | None = None) -> str:
+        """Answer ``offer_sdp``, sending ``outgoing`` on the first video m-line;
+        with ``blackhole`` the media never connects."""
         await self.close()
+        self._blackhole = blackhole
+        if blackhole is not None:
+            offer_sdp = without_candidates(offer_sdp)
         pc = new_peer_connection()
         self._registry.add(pc)
         self.pc, self._outgoing, self._answered = pc, outgoing, False
@@ -84,7 +93,8 @@ class ServerPeer:
         queued, self._queued = self._queued, []
         for item in queued:
             await self._apply(None if item is _END else item)
-        return set_vp8_bitrate_hints(pc.localDescription.sdp, start_kbps=2500, min_kbps=1000, max_kbps=4000)
+        answer = set_vp8_bitrate_hints(pc.localDescription.sdp, start_kbps=2500, min_kbps=1000, max_kbps=4000)
+        return blackhole.rewrite(answer) if blackhole is not None else answer
 
     async def add_candidate(self, candidate: dict[str, Any] | None) -> None:
         """A trickled candidate (JS style dict) or None / empty = end of candidates."""
@@ -96,7 +106,7 @@ class ServerPeer:
 
     async def _apply(self, candidate: dict[str, Any] | None) -> None:
         pc = self.pc
-        if pc is None or pc.connectionState == "closed":
+        if pc is None or pc.connectionState == "closed" or self._blackhole is not None:
             return
         try:
             if candidate is None:

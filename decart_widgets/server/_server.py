@@ -22,8 +22,9 @@ from aiortc import RTCPeerConnection
 from ..common.rtc import is_loopback_host
 from ._auth import KeyRing
 from ._background import BackgroundLoop
-from ._events import Event, EventLog, Predicate
-from ._stream import Stream, StreamContext, StreamInfo
+from ._events import Event, Predicate
+from ._state import ServerState
+from ._stream import Stream, StreamInfo
 from ._tracks import passthrough
 from .faults import Faults
 from .model_api import LocalModel
@@ -65,6 +66,10 @@ def _resolve_keys(valid_keys: Iterable[str] | None) -> frozenset[str] | None:
 class LocalServer:
     """A realtime server speaking docs/protocol.md, running a local model.
 
+    Both protocol generations are served on one port: the legacy direct
+    WebRTC flow (``offer`` on ``/v1/stream``) and the current LiveKit flow
+    (``livekit_join`` on ``/v1/stream``, then a LiveKit room at ``/rtc``).
+
     :param host: interface to bind; loopback by default. Any other host needs
         a non-empty ``valid_keys``.
     :param port: TCP port; 0 picks a free one (see :attr:`port`).
@@ -98,19 +103,17 @@ class LocalServer:
             raise TypeError(f"faults must be a Faults instance, got {type(faults).__name__}")
         if isinstance(tick_interval, bool) or not isinstance(tick_interval, (int, float)) or tick_interval <= 0:
             raise ValueError(f"tick_interval must be a positive number of seconds, got {tick_interval!r}")
-        self._model, self._trusted_identity = _resolve_model(model)
+        resolved, trusted_identity = _resolve_model(model)
         self._host = host
         self._requested_port = port
         self._port: int | None = None
-        self._keys = KeyRing(keys)
         self._faults = Faults()
         self._unsubscribe_faults: Callable[[], None] | None = None
+        self._state = ServerState(
+            host=host, loopback=is_loopback_host(host), model=resolved, trusted_identity=trusted_identity,
+            keys=KeyRing(keys), get_faults=lambda: self._faults, tick_interval=float(tick_interval))
         self.faults = faults if faults is not None else Faults()
-        self.tick_interval = float(tick_interval)
-        self._events = EventLog()
-        self._streams: dict[str, Stream] = {}
-        self._pcs: set[RTCPeerConnection] = set()
-        self._connections_total = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: BackgroundLoop | None = None
@@ -139,6 +142,15 @@ class LocalServer:
 
     def _url_host(self) -> str:
         return f"[{self._host}]" if ":" in self._host else self._host
+
+    @property
+    def tick_interval(self) -> float:
+        """Seconds between ``generation_tick`` messages (changeable; new streams use it)."""
+        return self._state.tick_interval
+
+    @tick_interval.setter
+    def tick_interval(self, value: float) -> None:
+        self._state.tick_interval = float(value)
 
     @property
     def running(self) -> bool:
@@ -170,45 +182,51 @@ class LocalServer:
             pass
 
     def _notify_streams(self) -> None:
-        for stream in list(self._streams.values()):
+        for stream in list(self._state.streams.values()):
             stream.faults_changed()
 
     # -- observability --------------------------------------------------
     @property
     def streams(self) -> list[StreamInfo]:
         """Snapshots of the live streams."""
-        return [s.info() for s in list(self._streams.values())]
+        return [s.info() for s in list(self._state.streams.values())]
 
     @property
     def connections_total(self) -> int:
-        """WebSocket connections accepted since construction (rejected ones included)."""
-        return self._connections_total
+        """Realtime WebSocket connections accepted since construction (rejected ones included)."""
+        return self._state.connections_total
 
     @property
     def peer_connections(self) -> list[RTCPeerConnection]:
-        """The server's live peer connections (clients and subscribers)."""
-        return list(self._pcs)
+        """The server's live peer connections (clients, subscribers and LiveKit
+        participants, two each: publisher and subscriber)."""
+        return list(self._state.peer_connections)
+
+    @property
+    def rooms(self) -> list[str]:
+        """Names of the live LiveKit rooms (one per LiveKit-generation stream)."""
+        return [room.name for room in self._state.rooms]
 
     @property
     def events(self) -> list[Event]:
         """What the server saw (see :mod:`._events`), oldest first, bounded."""
-        return self._events.snapshot()
+        return self._state.events.snapshot()
 
     def mark_events(self) -> int:
         """The newest event's ``seq``: pass as ``since=`` to wait for later events only."""
-        return self._events.mark()
+        return self._state.events.mark()
 
     async def wait_for_event(self, predicate: Predicate, timeout: float = 10.0, *, since: int = 0) -> Event:
         """The first event (already seen, or coming) with ``seq > since`` that
         matches ``predicate``; works from any loop (the server's or another).
         Raises TimeoutError."""
-        return await self._events.wait(predicate, timeout, since)
+        return await self._state.events.wait(predicate, timeout, since)
 
     def wait_for_event_sync(self, predicate: Predicate, timeout: float = 10.0, *, since: int = 0) -> Event:
         """Blocking twin of :meth:`wait_for_event` for plain threads (not on the server's loop)."""
         if self._loop is not None and self._in_server_thread():
             raise RuntimeError("wait_for_event_sync() would deadlock on the server's loop; await wait_for_event()")
-        return self._events.wait_sync(predicate, timeout, since)
+        return self._state.events.wait_sync(predicate, timeout, since)
 
     # -- acting on live streams -----------------------------------------
     def drop_streams(self) -> int:
@@ -230,9 +248,30 @@ class LocalServer:
 
         return self._on_streams(act)
 
+    def close_rooms(self) -> int:
+        """End every LiveKit room as a server would: each participant gets a
+        LeaveRequest (DISCONNECT, room deleted) and its connections close. The
+        control sockets stay open: a client that joins again (``livekit_join``)
+        gets a new room. Thread-safe; returns how many rooms it targets."""
+        rooms = len(self._state.rooms)
+        loop = self._loop
+        if loop is None or not rooms:
+            return 0
+
+        def schedule() -> None:
+            task = asyncio.ensure_future(self._state.rooms.close_all())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        if self._in_server_thread():
+            schedule()
+        else:
+            loop.call_soon_threadsafe(schedule)
+        return rooms
+
     def _on_streams(self, action: Callable[[Stream], Any]) -> int:
         loop = self._loop
-        streams = list(self._streams.values())
+        streams = list(self._state.streams.values())
         if loop is None or not streams:
             return 0
 
@@ -254,13 +293,6 @@ class LocalServer:
         except RuntimeError:
             return False
 
-    def _stream_context(self) -> StreamContext:
-        return StreamContext(
-            host=self._host, port=self.port, loopback=is_loopback_host(self._host), model=self._model,
-            trusted_identity=self._trusted_identity, tick_interval=self.tick_interval,
-            faults=lambda: self._faults, events=self._events, peer_connections=self._pcs,
-        )
-
     # -- async lifecycle (the caller's loop) ----------------------------
     async def start(self) -> LocalServer:
         """Start listening on the running loop; returns self. Idempotent."""
@@ -268,7 +300,7 @@ class LocalServer:
             return self
         from ._app import build_app
 
-        runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False, shutdown_timeout=3.0)
+        runner = web.AppRunner(build_app(self._state), access_log=None, handle_signals=False, shutdown_timeout=3.0)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._host, self._requested_port)
@@ -278,7 +310,7 @@ class LocalServer:
             raise
         self._loop = asyncio.get_running_loop()
         self._runner = runner
-        self._port = runner.addresses[0][1]
+        self._port = self._state.port = runner.addresses[0][1]
         log.info("local Decart server listening on %s", self.url)
         return self
 
@@ -295,13 +327,20 @@ class LocalServer:
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        streams = list(self._streams.values())
+        state = self._state
+        streams = list(state.streams.values())
         await asyncio.gather(*(s.close(reason="server_shutdown") for s in streams), return_exceptions=True)
-        self._streams.clear()
+        state.streams.clear()
+        await state.rooms.close_all()
         await runner.cleanup()
-        for pc in list(self._pcs):  # none should be left; be sure
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for pc in list(state.peer_connections):  # none should be left; be sure
             await pc.close()
-        self._pcs.clear()
+        state.peer_connections.clear()
+        state.blackhole.close()
         self._loop = None
         log.info("local Decart server stopped")
 
@@ -367,7 +406,7 @@ class LocalServer:
     def __repr__(self) -> str:
         where = self.url if self._port is not None and self.running else "not running"
         mode = " (background)" if self._background is not None else ""
-        return f"<LocalServer {where}{mode}, {len(self._streams)} stream(s)>"
+        return f"<LocalServer {where}{mode}, {len(self._state.streams)} stream(s)>"
 
 
 async def serve_forever(host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:

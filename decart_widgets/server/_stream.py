@@ -1,10 +1,13 @@
 """One realtime connection (``/v1/stream``): protocol handling, model state,
-peer connection, generation ticks, injected faults.
+generation ticks, injected faults; the media goes through a transport.
 
-Message handling (docs/protocol.md):
+Message handling (docs/protocol.md), the same in both generations:
 
-- signaling (``offer``, ``answer``, ``ice-candidate``) is handled in order as
-  it arrives; candidates before the answer are queued by :class:`ServerPeer`;
+- media messages (``offer``, ``answer``, ``ice-candidate``, ``livekit_join``)
+  go, in order, to the stream's media transport, chosen by the first of them
+  (:mod:`._media`): direct WebRTC, or a LiveKit room on this server. Before
+  the first ``offer``/``livekit_join`` the stream waits in the queue that
+  ``Faults.queue_positions`` asks for, sending ``queue_position``;
 - state requests (``prompt``, ``set_image``) go through one ordered queue:
   each is applied, then acknowledged, so frames after the ack use it, acks
   stay in order, and an injected ``ack_delay`` never holds up signaling;
@@ -19,41 +22,26 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from .. import protocol
-from ._events import EventLog
 from ._images import ImageDecodeError, decode_image_data
-from ._peer import ServerPeer
+from ._media import MEDIA_MESSAGES, MediaTransport, StreamMedia, transport_for
+from ._state import ServerState
 from ._tracks import FrameProcessor, OutputTrack
-from .faults import INSUFFICIENT_CREDITS_ERROR, MODERATION_ERROR, Faults
-from .model_api import LocalModel, ModelState
+from .faults import INSUFFICIENT_CREDITS_ERROR, MODERATION_ERROR
+from .model_api import ModelState
 
-__all__ = ["Stream", "StreamContext", "StreamInfo"]
+__all__ = ["Stream", "StreamInfo"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StreamContext:
-    """What a stream needs from its server."""
-
-    host: str
-    port: int
-    loopback: bool
-    model: LocalModel
-    trusted_identity: bool
-    tick_interval: float
-    faults: Callable[[], Faults]
-    events: EventLog
-    peer_connections: set[RTCPeerConnection]
 
 
 @dataclass(frozen=True)
@@ -70,14 +58,16 @@ class StreamInfo:
     model_errors: int
     subscribers: int
     connected_at: float
+    #: "webrtc" (legacy offer/answer), "livekit" (a room), or None before any media message
+    generation: str | None = None
 
 
-class Stream:
-    def __init__(self, ctx: StreamContext, ws: web.WebSocketResponse, request: web.Request,
+class Stream(StreamMedia):
+    def __init__(self, server: ServerState, ws: web.WebSocketResponse, request: web.Request,
                  session_id: str, model_name: str) -> None:
-        self.ctx = ctx
+        self.server = server
         self.ws = ws
-        self._request = request
+        self.request = request
         self.session_id = session_id
         self.model_name = model_name
         self.state = ModelState(session_id=session_id)
@@ -88,39 +78,67 @@ class Stream:
         self._fired: set[str] = set()
         self._closed = False
         self._send_lock = asyncio.Lock()
-        self._requests: asyncio.Queue[tuple[protocol.Message, dict[str, Any]]] = asyncio.Queue()
+        self._requests: asyncio.Queue[tuple[protocol.Message, dict[str, Any], bool]] = asyncio.Queue()
+        self._media_messages: asyncio.Queue[protocol.Message] = asyncio.Queue()
+        self.media: MediaTransport | None = None
+        self._queue_waited = False
+        self._wrong_generation_logged = False
         self._faults_changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.subscribers: set[Any] = set()  # _subscribe.Subscriber
         self.output = OutputTrack(on_frame_sent=self._on_frame_sent)
         self.relay = MediaRelay()
         self.processor = FrameProcessor(
-            ctx.model, lambda: self.state, self.output,
+            server.model, lambda: self.state, self.output,
             thread_name=f"decart-server-model-{session_id[:8]}",
-            trusted_identity=ctx.trusted_identity,
+            trusted_identity=server.trusted_identity,
             on_frame_processed=self._on_frame_processed,
         )
-        self.peer = ServerPeer(loopback=ctx.loopback, registry=ctx.peer_connections,
-                               on_track=self._on_track, on_failed=self._on_pc_failed)
 
     # -- observability --------------------------------------------------
     def info(self) -> StreamInfo:
         p = self.processor
         return StreamInfo(self.session_id, self.model_name, self.state, self.generating, p.frames_in,
                           p.frames_out, p.frames_dropped, p.model_errors, len(self.subscribers),
-                          self.connected_at)
+                          self.connected_at, self.media.generation if self.media is not None else None)
 
-    def _record(self, type_: str, *, source: str = "client", **fields: Any) -> None:
-        self.ctx.events.append(self.session_id, type_, source=source, **fields)
+    def record(self, type_: str, *, source: str = "client", **fields: Any) -> None:
+        self.server.events.append(self.session_id, type_, source=source, **fields)
+
+    _record = record
 
     def subscribe_output(self) -> MediaStreamTrack:
         """A new consumer of this stream's output (the client, or a subscriber)."""
         return self.relay.subscribe(self.output, buffered=False)
 
+    # -- StreamMedia: what the media transport asks of the stream -------
+    def media_output(self) -> MediaStreamTrack:
+        return self.subscribe_output()
+
+    def media_input(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            self.processor.set_input(track)
+        else:
+            self._spawn(_drain(track))  # unread remote tracks buffer without bound
+
+    def media_live(self) -> None:
+        if self._live_at is None and not self._closed:
+            self._live_at = asyncio.get_running_loop().time()
+            self._record("stream_live", source="server", generation=self.media.generation if self.media else None)
+            self._spawn(self._watch_faults())
+
+    def media_failed(self, why: str) -> None:
+        log.info("session %s: %s; closing the stream", self.session_id, why)
+        self._spawn(self.close())
+
+    def apply_initial_state(self, msg: protocol.Prompt | protocol.SetImage) -> None:
+        self._requests.put_nowait((msg, protocol.to_obj(msg), False))
+
     # -- running --------------------------------------------------------
     async def run(self) -> None:
         """Serve the socket until it closes."""
         self._spawn(self._request_loop())
+        self._spawn(self._media_loop())
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
@@ -177,58 +195,63 @@ class Stream:
         self._record(kind[:64] if isinstance(kind, str) else "invalid", **fields)
         if msg is None:
             return
-        try:
-            if isinstance(msg, (protocol.Prompt, protocol.SetImage)):
-                self._requests.put_nowait((msg, obj))
-            elif isinstance(msg, protocol.Offer):
-                await self._on_offer(msg.sdp)
-            elif isinstance(msg, protocol.IceCandidate):
-                await self.peer.add_candidate(msg.candidate)
-            elif isinstance(msg, protocol.Answer):
-                await self.peer.handle_answer(msg.sdp)
-            # ready and server-to-client types are ignored
-        except Exception:  # noqa: BLE001 - never let one message end the stream
-            log.exception("session %s: error handling a %s message", self.session_id, msg.type)
+        if isinstance(msg, (protocol.Prompt, protocol.SetImage)):
+            self._requests.put_nowait((msg, obj, True))
+        elif isinstance(msg, MEDIA_MESSAGES):
+            self._media_messages.put_nowait(msg)
+        # ready and server-to-client types are ignored
 
-    async def _on_offer(self, sdp: str) -> None:
-        try:
-            answer = await self.peer.answer(sdp, self.subscribe_output())
-        except Exception as exc:  # noqa: BLE001
-            log.warning("session %s: could not answer the offer: %s", self.session_id, exc)
-            await self.send(protocol.Error(f"Signaling error: could not answer the offer ({exc})"))
+    # -- media messages -------------------------------------------------
+    async def _media_loop(self) -> None:
+        while True:
+            msg = await self._media_messages.get()
+            if self.media is None:
+                self.media = transport_for(msg, self)
+                self._record("generation", source="server", generation=self.media.generation)
+            elif not self.media.accepts(msg):
+                if not self._wrong_generation_logged:
+                    self._wrong_generation_logged = True
+                    log.warning("session %s: ignoring %s on a %s stream (one generation per socket; "
+                                "logged once)", self.session_id, msg.type, self.media.generation)
+                self._record("ignored_media_message", source="server", message=msg.type)
+                continue
+            if not self._queue_waited and self.media.starts_session(msg):
+                self._queue_waited = True
+                await self._wait_in_queue()
+            try:
+                await self.media.handle(msg)
+            except Exception:  # noqa: BLE001 - never let one message end the stream
+                log.exception("session %s: error handling a %s message", self.session_id, msg.type)
+
+    async def _wait_in_queue(self) -> None:
+        """``Faults.queue_positions`` positions, ``queue_step_ms`` apart, counting down."""
+        faults = self.server.faults
+        size, step = int(faults.queue_positions), max(0.0, faults.queue_step_ms / 1000)
+        if size <= 0:
             return
-        await self.send(protocol.Answer(answer))
-        await self.send(protocol.SessionId(self.session_id, self.ctx.host, self.ctx.port))
-        if self._live_at is None:
-            self._live_at = asyncio.get_running_loop().time()
-            self._record("stream_live", source="server")
-            self._spawn(self._watch_faults())
-
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "video":
-            self.processor.set_input(track)
-        else:
-            self._spawn(_drain(track))  # unread remote tracks buffer without bound
-
-    def _on_pc_failed(self) -> None:
-        log.info("session %s: peer connection failed; closing the stream", self.session_id)
-        self._spawn(self.close())
+        self._record("queued", source="server", positions=size)
+        for position in range(size, 0, -1):
+            await self.send(protocol.QueuePosition(position, size))
+            await asyncio.sleep(step)
 
     # -- prompt / image requests ----------------------------------------
     async def _request_loop(self) -> None:
         while True:
-            msg, raw = await self._requests.get()
-            delay = self.ctx.faults().ack_delay
+            msg, raw, acked = await self._requests.get()
+            if not acked:  # a state carried inside a join: applied at once, never acked
+                await self._apply(msg, raw)
+                continue
+            delay = self.server.faults.ack_delay
             if delay and delay > 0:
                 await asyncio.sleep(delay)
             ack = await self._apply(msg, raw)
-            if self.ctx.faults().drop_acks:
+            if self.server.faults.drop_acks:
                 self._record("ack_dropped", source="server", ack=ack.type)
                 continue
             await self.send(ack)
 
     async def _apply(self, msg: protocol.Message, raw: dict[str, Any]) -> protocol.Message:
-        faults = self.ctx.faults()
+        faults = self.server.faults
         if isinstance(msg, protocol.Prompt):
             if faults.is_moderated(msg.prompt):
                 return protocol.PromptAck(msg.prompt, False, MODERATION_ERROR)
@@ -266,7 +289,7 @@ class Stream:
     async def _generate(self) -> None:
         await self.send(protocol.GenerationStarted())
         loop = asyncio.get_running_loop()
-        interval = max(0.01, self.ctx.tick_interval)
+        interval = max(0.01, self.server.tick_interval)
         assert self._gen_started is not None
         k = 0
         while True:
@@ -285,7 +308,7 @@ class Stream:
         self._faults_changed.set()
 
     def _on_frame_processed(self) -> None:
-        after = self.ctx.faults().drop_socket_after_frames
+        after = self.server.faults.drop_socket_after_frames
         if after is not None and self.processor.frames_out >= after and "drop_frames" not in self._fired:
             self._fired.add("drop_frames")
             self._record("fault", source="server", fault="drop_socket_after_frames")
@@ -295,11 +318,12 @@ class Stream:
         loop = asyncio.get_running_loop()
         assert self._live_at is not None
         while True:
-            f = self.ctx.faults()
+            f = self.server.faults
             due = [(self._live_at + after, name) for name, after in (
                 ("drop_socket_after_seconds", f.drop_socket_after_seconds),
                 ("error_after_seconds", f.error_after_seconds),
                 ("insufficient_credits_after_seconds", f.insufficient_credits_after_seconds),
+                ("freeze_output_after_seconds", f.freeze_output_after_seconds),
             ) if after is not None and name not in self._fired]
             self._faults_changed.clear()
             if not due:
@@ -318,6 +342,8 @@ class Stream:
                 await self.drop()
             elif name == "error_after_seconds":
                 await self.send(protocol.Error(f.error_text))
+            elif name == "freeze_output_after_seconds":
+                self.output.freeze()  # the socket, ticks and acks go on
             else:
                 await self.end_for_credits()
 
@@ -327,9 +353,10 @@ class Stream:
         await self.close()
 
     async def drop(self) -> None:
-        """Abruptly end the stream: peer connection closed, TCP connection aborted."""
-        await self.peer.close()
-        transport = self._request.transport
+        """Abruptly end the stream: media dropped, TCP connection aborted."""
+        if self.media is not None:
+            await self.media.close(abrupt=True)
+        transport = self.request.transport
         if transport is not None and not transport.is_closing():
             transport.abort()
         await self.close()
@@ -349,7 +376,8 @@ class Stream:
             t.cancel()
         for sub in list(self.subscribers):
             await sub.close()
-        await self.peer.close()
+        if self.media is not None:
+            await self.media.close()
         self.output.stop()
         await self.processor.close()
         if not self.ws.closed:

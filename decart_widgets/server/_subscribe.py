@@ -26,12 +26,12 @@ class Subscriber:
     def __init__(self, stream: Stream, ws: web.WebSocketResponse) -> None:
         self.stream = stream
         self.ws = ws
-        self.peer = ServerPeer(loopback=stream.ctx.loopback, registry=stream.ctx.peer_connections)
+        self.peer = ServerPeer(loopback=stream.server.loopback, registry=stream.server.peer_connections)
         self._closed = False
 
     async def run(self) -> None:
         self.stream.subscribers.add(self)
-        self.stream.ctx.events.append(self.stream.session_id, "subscriber_opened", source="server")
+        self.stream.server.events.append(self.stream.session_id, "subscriber_opened", source="server")
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
@@ -49,7 +49,7 @@ class Subscriber:
             return
         msg = protocol.parse_obj(obj)
         kind = obj.get("type") if isinstance(obj, dict) else None
-        self.stream.ctx.events.append(self.stream.session_id, str(kind)[:64], source="subscriber")
+        self.stream.server.events.append(self.stream.session_id, str(kind)[:64], source="subscriber")
         try:
             if isinstance(msg, protocol.Offer):
                 answer = await self.peer.answer(msg.sdp, self.stream.subscribe_output())
@@ -78,4 +78,4 @@ class Subscriber:
                 await self.ws.close()
             except (ConnectionError, RuntimeError):
                 pass
-        self.stream.ctx.events.append(self.stream.session_id, "subscriber_closed", source="server")
+        self.stream.server.events.append(self.stream.session_id, "subscriber_closed", source="server")

@@ -48,10 +48,18 @@ class OutputTrack(MediaStreamTrack):
         self._frame: VideoFrame | None = None
         self._ready = asyncio.Event()
         self._on_frame_sent = on_frame_sent
+        self.frozen = False
 
     def put(self, frame: VideoFrame) -> None:
+        if self.frozen:
+            return
         self._frame = frame
         self._ready.set()
+
+    def freeze(self) -> None:
+        """Send no more frames (``Faults.freeze_output_after_seconds``); the track stays live."""
+        self.frozen = True
+        self._frame = None
 
     async def recv(self) -> VideoFrame:
         while True:

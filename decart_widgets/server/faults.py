@@ -4,12 +4,13 @@ Set the fields at construction (``LocalServer(faults=Faults(ack_delay=2))``)
 or change them while the server runs (``server.faults.drop_acks = True``);
 changes are seen immediately, from any thread.
 
-Timed faults (``*_after_seconds``) count from the moment a stream's answer is
-sent (the session is live). Each fault fires at most once per stream, and only
+Every fault applies to both protocol generations alike. Timed faults
+(``*_after_seconds``) count from the moment the stream's media is negotiated
+(the legacy answer sent, or the LiveKit client's publisher answered). Each fault fires at most once per stream, and only
 while its field is set: reset a field to ``None`` before a client reconnects
 and the new stream is healthy; leave it set and every new stream gets it too.
 To act on the streams that are live right now, use ``server.drop_streams()``
-and ``server.send_error(text)``.
+``server.send_error(text)`` and ``server.close_rooms()``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ class Faults:
     #: Reject the next N connection attempts (realtime or subscribe) with a
     #: retryable server ``error``, then close. Counts down to 0.
     reject_connections: int = 0
+    #: The session waits in a queue first: N ``queue_position`` messages
+    #: (position N down to 1, ``queue_size`` N), ``queue_step_ms`` apart, before
+    #: the ``livekit_room_info`` (or the legacy ``answer``). Python SDK 0.2.x waits
+    #: 15 s for the room info in all; JS pauses its timeout while positions arrive.
+    queue_positions: int = 0
+    queue_step_ms: int = 500
+    #: The server's media never connects, as with UDP blocked: its ICE never
+    #: answers (the control socket works). Applies to media negotiated after it is set.
+    block_media: bool = False
+    #: N seconds after the stream went live the server stops sending output
+    #: frames while the socket, acks and ticks go on (a stalled model).
+    freeze_output_after_seconds: float | None = None
 
     _listeners: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
