@@ -24,3 +24,16 @@ def background_server():
 
     with LocalServer(model="passthrough", tick_interval=0.25).start_background() as server:
         yield server
+
+
+@pytest.fixture(params=["webrtc", "livekit"])
+def media(request):
+    """The media link a session test runs over: the legacy aiortc peer
+    connection, or the LiveKit room of the current generation."""
+    if request.param == "livekit":
+        from decart_widgets.session._media_choice import livekit_missing
+
+        why = livekit_missing()
+        if why is not None:
+            pytest.skip(f"media='livekit' cannot run here: {why}")
+    return request.param

@@ -185,7 +185,9 @@ class Attempt:
     def _on_message(self, msg: P.Message) -> None:
         if self.link.handle(msg):
             return
-        if isinstance(msg, P.GenerationStarted):
+        if isinstance(msg, P.QueuePosition):
+            self._on_event(self, "queue", (msg.position, msg.queue_size))
+        elif isinstance(msg, P.GenerationStarted):
             self._on_event(self, "generation_started", None)
         elif isinstance(msg, P.GenerationTick):
             self._on_event(self, "generation_tick", msg.seconds)

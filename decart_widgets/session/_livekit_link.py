@@ -37,6 +37,21 @@ from ._types import SessionInfo
 
 log = logging.getLogger(__name__)
 
+
+class _V1Fallback(logging.Filter):
+    """The rtc client tries LiveKit's ``/rtc/v1`` first and warns when a server
+    (the local one) answers 404 there and it falls back to ``/rtc``: expected,
+    so those two lines go to DEBUG instead of every connect's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "v1 path" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("livekit").addFilter(_V1Fallback())
+
 __all__ = ["LiveKitLink", "INFERENCE_PREFIX"]
 
 #: The model's participant in the room.
@@ -112,7 +127,7 @@ class LiveKitLink(MediaLink):
                 self._room_info.set_result(msg)
         elif isinstance(msg, P.QueuePosition):
             self._queued.set()
-            self.peers.report("queue", (msg.position, msg.queue_size))
+            return False  # the attempt reports it (both generations may queue)
         elif isinstance(msg, (P.SessionId, P.Ready)):
             log.debug("ignoring legacy %s in the LiveKit generation", msg.type)
         else:
@@ -225,10 +240,12 @@ class LiveKitLink(MediaLink):
                 connect.cancel()
         if connect is not None and connect.done() and not connect.cancelled() and connect.exception() is not None:
             log.info("LiveKit room connect failed: %s", connect.exception())
-        await self.cancel_tasks()
+        # streams first (their native side stops queueing frames), then the
+        # readers, which a closed stream does not wake
         streams, self._streams = list(self._streams.values()), {}
         for stream, _ in streams:
             await stream.aclose()
+        await self.cancel_tasks()
         room, self.room = self.room, None
         if room is not None:
             try:
