@@ -13,7 +13,10 @@ SERVER_THREAD_PREFIXES = ("decart-server", "decart-local-server", "asyncio_")
 
 
 def thread_names() -> set[str]:
-    return {t.name for t in threading.enumerate()}
+    """Threads Python started. Left out: foreign threads that merely called into
+    Python (``Dummy-N``): the livekit client's native runtime delivers its
+    events on threads of its own, which live as long as the process."""
+    return {t.name for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
 
 
 def session_threads(before: set[str]) -> set[str]:

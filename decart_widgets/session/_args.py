@@ -33,6 +33,7 @@ __all__ = [
     "resolve_bitrate",
     "parse_initial_state",
     "check_connect",
+    "check_handlers",
     "ConnectArgs",
     "RESOLUTIONS",
     "SPEEDS",
@@ -205,3 +206,16 @@ def check_connect(
         raise InvalidInputError("codec='vp9' needs media='livekit' (aiortc publishes VP8 or H264)")
     settings = LinkSettings(loopback=loopback, timeouts=checked_timeouts, codec=codec, bitrate=rate)
     return ConnectArgs(base, kind, settings, params, check_bool(reconnect, "reconnect"))
+
+
+def check_handlers(handlers: Any, events: tuple[str, ...]) -> dict[str, Any]:
+    if handlers is None:
+        return {}
+    if not isinstance(handlers, dict):
+        raise InvalidInputError(f"handlers must be a dict of event name to callable, got {type(handlers).__name__}")
+    for name, handler in handlers.items():
+        if name not in events:
+            raise InvalidInputError(f"unknown event {name!r} in handlers; events are: {', '.join(events)}")
+        if not callable(handler):
+            raise InvalidInputError(f"handler for {name!r} must be callable, got {type(handler).__name__}")
+    return dict(handlers)

@@ -12,9 +12,10 @@ takes video only from participants whose identity starts with
 
 The rtc client's ``Room.connect`` cannot be cancelled: cancelling the
 coroutine would leave the native connect running with nobody to close the
-room it makes. So the connect runs as a task the link owns; :meth:`close`
-lets it finish (the server ends a session's room when its socket closes,
-which the attempt does first) and then disconnects the room.
+room it makes, and a connect whose ICE never answers runs for 15 s a try.
+So the connect runs as a task the link owns; a link closed while it still
+runs hands it to :func:`_reap`, which keeps the media loop alive until the
+connect ends and disconnects the room if it connected after all.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ INFERENCE_PREFIX = "inference-server-"
 _CODECS = {"h264": rtc.VideoCodec.H264, "vp8": rtc.VideoCodec.VP8, "vp9": rtc.VideoCodec.VP9}
 #: Received frames buffered per stream; older ones are dropped, never queued up.
 _RECEIVE_CAPACITY = 2
-#: How long close() lets a native room connect finish before giving up on it.
-_CONNECT_SETTLE = 10.0
+#: How long an abandoned native room connect may take: its ICE wait (15 s)
+#: for each of its 4 tries, with a margin.
+_REAP_WITHIN = 90.0
 
 RoomSource = Callable[[], Awaitable[P.LiveKitRoomInfo]]
 
@@ -232,13 +234,11 @@ class LiveKitLink(MediaLink):
     async def _close(self) -> None:
         self._closed = True
         self.mark_lost(None)
-        connect = self._connect
-        if connect is not None and not connect.done():
-            done, _ = await asyncio.wait({connect}, timeout=_CONNECT_SETTLE)
-            if not done:
-                log.warning("the LiveKit room connect did not finish within %g s; abandoning it", _CONNECT_SETTLE)
-                connect.cancel()
-        if connect is not None and connect.done() and not connect.cancelled() and connect.exception() is not None:
+        connect, room = self._connect, self.room
+        if connect is not None and not connect.done() and room is not None:
+            _reap(connect, room)
+            self.room = None
+        elif connect is not None and connect.done() and not connect.cancelled() and connect.exception() is not None:
             log.info("LiveKit room connect failed: %s", connect.exception())
         # streams first (their native side stops queueing frames), then the
         # readers, which a closed stream does not wake
@@ -258,3 +258,31 @@ class LiveKitLink(MediaLink):
         source, self._source = self._source, None
         if source is not None:
             await source.aclose()
+
+
+_reaping: set[asyncio.Task[None]] = set()
+
+
+def _reap(connect: asyncio.Task[None], room: rtc.Room) -> None:
+    """Own a room connect its link no longer wants, until it ends; holds a
+    media loop reference meanwhile, so the loop outlives it."""
+    from ..common.media_loop import media_loop
+
+    media_loop.acquire()
+
+    async def reap() -> None:
+        try:
+            done, _ = await asyncio.wait({connect}, timeout=_REAP_WITHIN)
+            if not done:
+                log.warning("an abandoned LiveKit room connect still runs after %g s; leaving it", _REAP_WITHIN)
+                connect.cancel()
+            elif not connect.cancelled() and connect.exception() is None:
+                await asyncio.wait_for(room.disconnect(), 5)  # it connected after all: leave at once
+        except Exception:  # noqa: BLE001 - a reaper must end, and say why
+            log.warning("closing an abandoned LiveKit room failed", exc_info=True)
+        finally:
+            media_loop.release()
+
+    task = asyncio.get_running_loop().create_task(reap(), name="decart-livekit-reap")
+    _reaping.add(task)
+    task.add_done_callback(_reaping.discard)

@@ -82,6 +82,7 @@ class RealtimeSession(FrameAccess):
         reconnect_delays: tuple[float, ...],
         query: dict[str, str],
         user_agent: str | None,
+        handlers: dict[str, Callable[..., Any]],
         watch: Any = None,
     ) -> None:
         self.model = model
@@ -96,6 +97,8 @@ class RealtimeSession(FrameAccess):
         self._first_task: asyncio.Task[Any] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._events = EventEmitter(EVENTS, self._loop)
+        for name, handler in handlers.items():
+            self._events.on(name, handler)
         self.last_error: DecartError | None = None
         pump = sender.pump if sender is not None else None
         self.output = OutputSink(pump.sent_time if pump is not None else _no_sent_time)
@@ -149,6 +152,7 @@ class RealtimeSession(FrameAccess):
         user_agent: str | None = None,
         query: dict[str, str] | None = None,
         mirror: bool | str = False,
+        handlers: dict[str, Callable[..., Any]] | None = None,
     ) -> RealtimeSession:
         """Connect to a realtime model and return the live session.
 
@@ -168,7 +172,10 @@ class RealtimeSession(FrameAccess):
         ``mirror`` flips upstream frames (``"auto"``: when the source is a
         selfie camera). The key comes from ``api_key``, else ``get_token()``
         (called again on each reconnect), else ``$DECART_API_KEY``; a loopback
-        ``base_url`` (the local server) needs none.
+        ``base_url`` (the local server) needs none. ``handlers`` (event name →
+        handler, as :meth:`on`) are registered before connecting, so they see
+        what happens while ``connect()`` runs as it happens (``queue``
+        positions, say); handlers registered later get those events replayed.
         """
         model_def = get_model(model)
         source = TestPatternSource() if source is None else A.check_source(source)
@@ -193,6 +200,7 @@ class RealtimeSession(FrameAccess):
             reconnect_delays=tuple(reconnect_delays),
             query=args.query,
             user_agent=user_agent,
+            handlers=A.check_handlers(handlers, EVENTS),
         )
         return await session._launch(initial)
 
@@ -208,6 +216,7 @@ class RealtimeSession(FrameAccess):
         connect_timeout: float = 300.0,
         reconnect: bool = True,
         reconnect_delays: tuple[float, ...] = RECONNECT_DELAYS,
+        handlers: dict[str, Callable[..., Any]] | None = None,
     ) -> RealtimeSession:
         """Watch a running session's output, view-only.
 
@@ -237,6 +246,7 @@ class RealtimeSession(FrameAccess):
             reconnect_delays=tuple(reconnect_delays),
             query={},
             user_agent=None,
+            handlers=A.check_handlers(handlers, EVENTS),
             watch=watch,
         )
         return await session._launch(None)

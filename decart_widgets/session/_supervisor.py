@@ -119,7 +119,8 @@ class LinkSupervisor:
                 await attempt.close()
                 if self.attempt is attempt:
                     self.attempt = None
-            if isinstance(exc, asyncio.TimeoutError):
+            if isinstance(exc, asyncio.TimeoutError) and not isinstance(exc, DecartError):
+                # wait_for's own timeout (a DecartTimeoutError from a step names its phase already)
                 raise _timeout_error(opened[0].phase if opened else "key", limit, self.media) from exc
             raise
         self.link_up.set()
