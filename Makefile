@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The current official Python SDK (LiveKit generation) is a test peer with the
+# same import name as the legacy one above, so it gets a venv of its own; the
+# interop tests run it in a subprocess (tests/_sdk024_peer.py).
+SDK_VENV := .venv-sdk024
+SDK_INSTALLED := $(SDK_VENV)/.installed
 
 .PHONY: setup demo test test-fast bench chromium lint jscheck clean
 
@@ -15,7 +20,17 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps 'decart==0.0.40'
 	touch $(INSTALLED)
 
-setup: $(INSTALLED)
+# decart 0.2.4 never imports cv2: its opencv-python requirement is left out
+# (it would pull a GUI OpenCV build); the rest are its runtime and realtime deps.
+$(SDK_INSTALLED): Makefile
+	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SDK_VENV)/bin/python -m pip install -q --no-deps 'decart==0.2.4'
+	$(SDK_VENV)/bin/python -m pip install -q 'aiofiles>=23.0.0' 'aiohttp>=3.9.0' 'numpy>=2.0.2' 'pydantic>=2.0.0' \
+	  'websockets>=15.0.1' 'livekit>=1.0.0' 'tenacity>=8.0.0'
+	touch $(SDK_INSTALLED)
+
+setup: $(INSTALLED) $(SDK_INSTALLED)
 
 demo: $(INSTALLED)
 	$(BIN)/decart-widgets demo --out demo-output
@@ -29,20 +44,22 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
 	  || { echo "could not install chromium"; [ "$$CI" != true ] || exit 1; }; }
 
-test: $(INSTALLED) chromium lint jscheck
+test: $(INSTALLED) $(SDK_INSTALLED) chromium lint jscheck
 	$(BIN)/pytest
 
 test-fast: $(INSTALLED)
 	$(BIN)/pytest -m "not browser and not interop"
 
 # Printed figures, not tests: the session suite (its table goes into
-# bench/README.md), the codec and jitter A/Bs, and the browser path.
-bench: $(INSTALLED) chromium
+# bench/README.md), the codec and jitter A/Bs, the browser path, and the local
+# server with both generations of the official Python SDK.
+bench: $(INSTALLED) $(SDK_INSTALLED) chromium
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_jitter.py
 	$(BIN)/python bench/bench_vp8.py
 	$(BIN)/python bench/bench_nodelay.py
 	$(BIN)/python bench/bench_browser.py
+	$(BIN)/python bench/bench_generations.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check decart_widgets tests bench
@@ -56,4 +73,4 @@ jscheck:
 	else echo "npm not found: JS type check skipped"; [ "$$CI" != true ] || exit 1; fi
 
 clean:
-	rm -rf $(VENV) demo-output bench/output .pytest_cache node_modules
+	rm -rf $(VENV) $(SDK_VENV) demo-output bench/output .pytest_cache node_modules

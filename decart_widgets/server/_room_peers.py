@@ -83,12 +83,20 @@ class ParticipantPeers:
                                *, blocked: bool) -> str:
         if self._closed:
             raise RuntimeError("participant closed")
+        fresh = PUBLISHER not in self._sides
         side = self._sides.get(PUBLISHER) or self._new_side(PUBLISHER, blocked)
         sdp, plan = prepare_offer(offer_sdp, codec_for)
         if side.blocked:
             sdp = without_candidates(sdp)
-        await side.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        await side.pc.setLocalDescription(await side.pc.createAnswer())
+        try:
+            await side.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await side.pc.setLocalDescription(await side.pc.createAnswer())
+        except BaseException:
+            if fresh:  # a first offer that failed leaves nothing behind; the next starts over
+                self._sides.pop(PUBLISHER, None)
+                self._registry.discard(side.pc)
+                await side.pc.close()
+            raise
         await self._flush(PUBLISHER)
         answer = finish_answer(side.pc.localDescription.sdp, plan)
         return self._blackhole.rewrite(answer) if side.blocked else answer

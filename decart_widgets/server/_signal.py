@@ -40,7 +40,9 @@ __all__ = ["SignalParticipant", "PING_INTERVAL", "PING_TIMEOUT"]
 log = logging.getLogger(__name__)
 
 PING_INTERVAL = 5  # seconds, sent in the join response (0 panics the Rust client)
-PING_TIMEOUT = 15  # seconds without any message before the server gives up
+PING_TIMEOUT = 15  # seconds, sent in the join response
+#: Seconds without any message from the client before the server gives up on it.
+IDLE_TIMEOUT = float(PING_TIMEOUT)
 #: Seconds a participant has, after its join response, to send its first publisher offer.
 NEGOTIATION_TIMEOUT = 20.0
 _SERVER_VERSION = "1.9.0"
@@ -88,9 +90,9 @@ class SignalParticipant:
             await self._send(rtc.SignalResponse(join=self._join_response()))
             while not self._closed:
                 try:
-                    msg = await self.ws.receive(timeout=PING_TIMEOUT)
+                    msg = await self.ws.receive(timeout=IDLE_TIMEOUT)
                 except asyncio.TimeoutError:
-                    log.warning("%s: no signal message for %d s (client gone?); closing", self._label(), PING_TIMEOUT)
+                    log.warning("%s: no signal message for %.0f s (client gone?); closing", self._label(), IDLE_TIMEOUT)
                     break
                 if msg.type == WSMsgType.BINARY:
                     if not await self._on_bytes(msg.data):
@@ -179,11 +181,11 @@ class SignalParticipant:
     async def _on_offer(self, offer: rtc.SessionDescription) -> None:
         answer = await self.peers.answer_publisher(offer.sdp, self._codec_for, blocked=self.room.media.media_blocked())
         await self._send(rtc.SignalResponse(answer=rtc.SessionDescription(type="answer", sdp=answer, id=offer.id)))
-        self.room.media.room_event("publisher_answered", identity=self.identity, codecs=self.peers.publisher_codecs())
-        if not self._offered.is_set():
-            self._offered.set()
-            if self.grant.can_publish:
-                self.room.media.room_media_live()
+        codecs = self.peers.publisher_codecs()
+        self.room.media.room_event("publisher_answered", identity=self.identity, codecs=codecs)
+        self._offered.set()
+        if codecs and self.grant.can_publish:  # the camera's section, as the legacy answer
+            self.room.media.room_media_live()
         if not self._announced:
             self._announced = True
             await self._announce_output()
