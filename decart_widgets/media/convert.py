@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-__all__ = ["frame_to_rgb", "frame_copy_yuv", "ndarray_to_frame"]
+__all__ = ["frame_to_rgb", "frame_copy_yuv", "ndarray_to_frame", "rgb_to_i420"]
 
 _local = threading.local()
 
@@ -45,11 +45,15 @@ def frame_copy_yuv(frame: av.VideoFrame, width: int | None = None, height: int |
     return out if out is not frame else av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
 
 
-def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """RGB array → yuv420p VideoFrame. OpenCV's conversion is ~10x faster than
-    letting the encoder reformat rgb24 (0.7 vs 7 ms at 720p, measured)."""
+def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
+    """RGB array → packed I420 (``(h * 3 / 2, w)``: Y, U, V), even sizes."""
     h, w = rgb.shape[:2]
     if h % 2 or w % 2:
         rgb = rgb[: h - h % 2, : w - w % 2]
-    yuv = cast("np.ndarray[Any, np.dtype[np.uint8]]", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
-    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    return cast("np.ndarray[Any, np.dtype[np.uint8]]", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
+
+
+def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """RGB array → yuv420p VideoFrame. OpenCV's conversion is ~10x faster than
+    letting the encoder reformat rgb24 (0.7 vs 7 ms at 720p, measured)."""
+    return av.VideoFrame.from_ndarray(rgb_to_i420(rgb), format="yuv420p")

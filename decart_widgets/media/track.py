@@ -15,13 +15,14 @@ import fractions
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..common.stamp import read_stamp
-from .convert import ndarray_to_frame
+from .convert import ndarray_to_frame, rgb_to_i420
 from .output import luma_view
 from .sources import Source
 
@@ -105,6 +106,17 @@ class FramePump:
         return PumpTrack(self)
 
     async def next_frame(self) -> av.VideoFrame:
+        frame, _ = await self._next(ndarray_to_frame)
+        return frame
+
+    async def next_i420(self) -> tuple[np.ndarray | av.VideoFrame, float]:
+        """The next frame for a consumer that takes I420 (the LiveKit link):
+        frames made from RGB as a packed ``(h * 3 / 2, w)`` array, without a
+        PyAV frame in between; a source's ready-made frame as it is. With the
+        frame's time in seconds since the stream started."""
+        return await self._next(rgb_to_i420)
+
+    async def _next(self, convert: Callable[[np.ndarray], Any]) -> tuple[Any, float]:
         if self._stopped:
             raise MediaStreamError
         now = time.perf_counter()
@@ -137,22 +149,23 @@ class FramePump:
             ready = await read_frame(index, t)
             if ready is not None:
                 luma = luma_view(ready)
-                return self._sent(ready, read_stamp(luma) if luma is not None else None, t)
+                return self._sent(ready, read_stamp(luma) if luma is not None else None, t), t
         rgb = await self._source.read(index, t)
         if self.mirror:
             rgb = rgb[:, ::-1]
         if self.process is not None:
             rgb = await self.process(rgb, index, t)
-        return self._sent(ndarray_to_frame(rgb), read_stamp(rgb), t)
+        return self._sent(convert(rgb), read_stamp(rgb), t), t
 
-    def _sent(self, frame: av.VideoFrame, counter: int | None, t: float) -> av.VideoFrame:
+    def _sent(self, frame: Any, counter: int | None, t: float) -> Any:
         sent = time.perf_counter()
         if counter is not None:
             if len(self._stamp_times) >= _STAMP_HISTORY:
                 self._stamp_times.pop(next(iter(self._stamp_times)))
             self._stamp_times[counter] = sent
-        frame.pts = int(round(t * VIDEO_CLOCK_RATE))
-        frame.time_base = _TIME_BASE
+        if isinstance(frame, av.VideoFrame):
+            frame.pts = int(round(t * VIDEO_CLOCK_RATE))
+            frame.time_base = _TIME_BASE
         self.frames_sent += 1
         self._sent_at.append(sent)
         return frame

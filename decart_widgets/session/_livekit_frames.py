@@ -27,8 +27,12 @@ _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 _I420 = rtc.VideoBufferType.I420
 
 
-def to_livekit(frame: av.VideoFrame) -> rtc.VideoFrame:
-    """A yuv420p (or any) PyAV frame as a LiveKit I420 frame (even sizes)."""
+def to_livekit(frame: np.ndarray | av.VideoFrame) -> rtc.VideoFrame:
+    """A packed I420 array (``(h * 3 / 2, w)``, from :meth:`FramePump.next_i420`)
+    or a PyAV frame of any format as a LiveKit I420 frame (even sizes)."""
+    if isinstance(frame, np.ndarray):
+        rows, width = frame.shape
+        return rtc.VideoFrame(width, rows * 2 // 3, _I420, frame.reshape(-1).data)
     if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
         frame = frame_copy_yuv(frame, frame.width - frame.width % 2, frame.height - frame.height % 2)
     packed: np.ndarray = frame.to_ndarray()  # (h * 3 / 2, w) uint8: Y, then U, then V, no padding
@@ -39,13 +43,17 @@ def to_livekit(frame: av.VideoFrame) -> rtc.VideoFrame:
 def from_livekit(frame: rtc.VideoFrame, timestamp_us: int) -> av.VideoFrame:
     """A received LiveKit frame as a yuv420p PyAV frame with a 90 kHz pts."""
     w, h = frame.width, frame.height
-    if frame.type == _I420 and not (w % 2 or h % 2):
+    if not (w % 2 or h % 2):
+        if frame.type != _I420:
+            frame = frame.convert(_I420)
+        # the rtc frame's buffer is its own (a fresh copy per frame): wrap it, no copy
         planes = np.frombuffer(frame.data, np.uint8).reshape(h * 3 // 2, w)
-        out = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-    else:
-        rgb = frame.convert(rtc.VideoBufferType.RGB24)
-        rgb_array = np.frombuffer(rgb.data, np.uint8).reshape(h, w, 3)
-        out = frame_copy_yuv(av.VideoFrame.from_ndarray(rgb_array, format="rgb24"), w - w % 2, h - h % 2)
+        out = av.VideoFrame.from_numpy_buffer(planes, format="yuv420p")
+    else:  # odd sizes have no packed yuv420p layout: through RGBA, cropped to even
+        if frame.type != rtc.VideoBufferType.RGBA:
+            frame = frame.convert(rtc.VideoBufferType.RGBA)
+        rgba = np.frombuffer(frame.data, np.uint8).reshape(h, w, 4)
+        out = frame_copy_yuv(av.VideoFrame.from_ndarray(rgba, format="rgba"), w - w % 2, h - h % 2)
     out.pts = timestamp_us * VIDEO_CLOCK_RATE // 1_000_000
     out.time_base = _TIME_BASE
     return out

@@ -32,7 +32,7 @@ from ..errors import DecartTimeoutError, SignalingError
 from ..media.track import FramePump
 from ..signaling import SignalingChannel
 from ._link import LinkPeers, LinkSettings, MediaLink
-from ._livekit_frames import VIDEO_CLOCK_RATE, from_livekit, sample_room_stats, to_livekit
+from ._livekit_frames import from_livekit, sample_room_stats, to_livekit
 from ._stats import TransportSample
 from ._types import SessionInfo
 
@@ -179,8 +179,8 @@ class LiveKitLink(MediaLink):
 
         try:
             while not self._closed:
-                frame = await pump.next_frame()
-                source.capture_frame(to_livekit(frame), timestamp_us=(frame.pts or 0) * 1_000_000 // VIDEO_CLOCK_RATE)
+                frame, t = await pump.next_i420()
+                source.capture_frame(to_livekit(frame), timestamp_us=int(t * 1_000_000))
         except MediaStreamError:
             pass  # the pump stopped with its session
 
