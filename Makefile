@@ -56,6 +56,8 @@ test-fast: $(INSTALLED)
 bench: $(INSTALLED) $(SDK_INSTALLED) chromium
 	$(BIN)/python bench/run_all.py
 	$(BIN)/python bench/bench_jitter.py
+	$(BIN)/python bench/bench_forward.py
+	$(BIN)/python bench/bench_cold.py
 	$(BIN)/python bench/bench_vp8.py
 	$(BIN)/python bench/bench_nodelay.py
 	$(BIN)/python bench/bench_browser.py

@@ -99,3 +99,11 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+# In a notebook, the first connect() would pay for imports, codec start-up and
+# the test pattern; do that on a background thread while the user types.
+from . import _warmup  # noqa: E402
+
+if _warmup.in_jupyter_kernel():
+    _warmup.warmup.start()

@@ -20,7 +20,10 @@ from contextvars import ContextVar
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
 
-from . import jitter  # noqa: F401 - releases complete video frames without waiting a frame
+from . import (
+    feedback,  # noqa: F401 - NACK/PLI that do not feed an overload
+    jitter,  # noqa: F401 - releases complete video frames without waiting a frame
+)
 
 __all__ = [
     "loopback_ice",

@@ -1,0 +1,288 @@
+"""Forward encoded video from one aiortc peer connection to another, without
+decoding and encoding it again.
+
+The kernel relays video both ways (the browser's camera to the model server,
+the model's output back to the browser). Decoding and re-encoding each frame
+costs a VP8 encode (5-6 ms of CPU at 720p) per hop and per frame, which is
+most of the kernel's CPU. When nothing in the kernel needs a frame's pixels
+the encoded frame can travel on as it arrived:
+
+- :class:`EncodedTap` sits where an aiortc receiver hands complete encoded
+  frames to its decoder thread. It passes each frame to its forwarding
+  consumers, and to the decoder only while pixels are wanted
+  (:attr:`EncodedTap.decode`); decoding (re)starts at a keyframe, so the
+  receiver's track never yields a corrupt picture.
+- :class:`ForwardTrack` is a track whose ``recv()`` returns ``av.Packet``:
+  aiortc's sender packetizes a packet instead of encoding it. It starts at a
+  keyframe and, when its consumer falls behind, drops to the next keyframe
+  instead of queueing without bound.
+- :func:`relay_keyframe_requests`: a keyframe request (PLI/FIR) that reaches a
+  forwarding sender is passed upstream to the encoder that made the frames,
+  at most one per :data:`KEYFRAME_REQUEST_INTERVAL`, so a burst of loss does
+  not become a storm of keyframes (the costliest frames to encode and send).
+
+This reaches into two private attributes of aiortc 1.x (the receiver's
+decoder queue and the sender's keyframe hook); the tests of this module fail
+first if a new aiortc moves them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+__all__ = [
+    "EncodedFrame",
+    "EncodedTap",
+    "ForwardTrack",
+    "KEYFRAME_REQUEST_INTERVAL",
+    "is_keyframe",
+    "relay_keyframe_requests",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two keyframe requests passed upstream.
+KEYFRAME_REQUEST_INTERVAL = 0.5
+#: Encoded frames a forwarding consumer may fall behind before it skips to
+#: the next keyframe (about 0.25 s at 30 fps).
+MAX_BACKLOG = 8
+#: RTP clock of video (RFC 3551).
+VIDEO_TIME_BASE = Fraction(1, 90000)
+
+
+class EncodedFrame:
+    """One complete encoded video frame as the receiver assembled it."""
+
+    __slots__ = ("mime_type", "data", "timestamp", "keyframe")
+
+    def __init__(self, mime_type: str, data: bytes, timestamp: int) -> None:
+        #: e.g. ``video/VP8``
+        self.mime_type = mime_type
+        self.data = data
+        #: RTP timestamp (90 kHz), rebased by the receiver to start near 0.
+        self.timestamp = timestamp
+        self.keyframe = is_keyframe(mime_type, data)
+
+
+def is_keyframe(mime_type: str, data: bytes) -> bool:
+    """True when ``data`` (a depacketized frame) can be decoded on its own."""
+    if not data:
+        return False
+    name = mime_type.lower()
+    if name == "video/vp8":
+        return data[0] & 0x01 == 0  # frame tag: P bit 0 = key frame (RFC 6386 9.1)
+    if name == "video/h264":
+        # Annex B: a keyframe carries an IDR slice (type 5) or parameter sets
+        return any(t in (5, 7) for t in _h264_nal_types(data))
+    return False
+
+
+def _h264_nal_types(data: bytes) -> list[int]:
+    types, i = [], data.find(b"\x00\x00\x01")
+    while i != -1 and i + 3 < len(data):
+        types.append(data[i + 3] & 0x1F)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return types
+
+
+Consumer = Callable[[EncodedFrame], None]
+
+
+class _DecoderFeed(queue.Queue):
+    """Stands in for the receiver's decoder queue: aiortc puts every
+    assembled frame here (on the event loop) and its decoder thread gets
+    them; the tap decides what goes through."""
+
+    def __init__(self, tap: EncodedTap) -> None:
+        super().__init__()
+        self._tap = tap
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is not None and not self._tap._accept(*item):
+            return
+        super().put(item, block, timeout)
+
+
+class EncodedTap:
+    """The encoded frames of one aiortc video receiver.
+
+    Install it before the receiver starts (right after the transceiver is
+    created, or in the peer connection's ``track`` handler). ``decode``
+    starts True (the receiver behaves as stock aiortc); set it False to stop
+    decoding while frames are only forwarded.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
+            raise RuntimeError("EncodedTap must be installed before the receiver starts decoding")
+        self._receiver = receiver
+        self._consumers: list[Consumer] = []
+        self._decode = True
+        self._decoder_synced = True
+        self._last_request = 0.0
+        self._ssrc: int | None = None
+        #: Frames assembled / handed to the decoder / kept from it.
+        self.frames = 0
+        self.decoded = 0
+        self.skipped_decodes = 0
+        receiver._RTCRtpReceiver__decoder_queue = _DecoderFeed(self)  # type: ignore[attr-defined]
+        self._original_add = receiver._handle_rtp_packet
+
+        async def handle_rtp_packet(packet: Any, arrival_time_ms: int) -> None:
+            self._ssrc = packet.ssrc
+            await self._original_add(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+    @property
+    def decode(self) -> bool:
+        """Whether frames go to the decoder (the receiver's track yields pixels)."""
+        return self._decode
+
+    @decode.setter
+    def decode(self, on: bool) -> None:
+        if on and not self._decode:
+            self._decoder_synced = False  # resume at a keyframe
+            self.request_keyframe()
+        self._decode = bool(on)
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        """Call ``consumer(frame)`` with every encoded frame, on the event loop."""
+        self._consumers.append(consumer)
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
+
+    def request_keyframe(self) -> bool:
+        """Ask the remote encoder for a keyframe (RTCP PLI), at most one per
+        :data:`KEYFRAME_REQUEST_INTERVAL`; True when one was sent."""
+        now = time.monotonic()
+        if self._ssrc is None or now - self._last_request < KEYFRAME_REQUEST_INTERVAL:
+            return False
+        self._last_request = now
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        loop.create_task(self._receiver._send_rtcp_pli(self._ssrc))
+        return True
+
+    def _accept(self, codec: Any, jitter_frame: Any) -> bool:
+        """Called by aiortc for each assembled frame; True lets it reach the decoder."""
+        self.frames += 1
+        frame = EncodedFrame(codec.mimeType, jitter_frame.data, jitter_frame.timestamp)
+        for consumer in list(self._consumers):
+            try:
+                consumer(frame)
+            except Exception:  # a consumer must not stop the receiver
+                log.exception("encoded-frame consumer failed")
+        if not self._decode:
+            self.skipped_decodes += 1
+            return False
+        if not self._decoder_synced:
+            if not frame.keyframe:
+                self.skipped_decodes += 1
+                self.request_keyframe()
+                return False
+            self._decoder_synced = True
+        self.decoded += 1
+        return True
+
+
+class ForwardTrack(MediaStreamTrack):
+    """A video track of ``av.Packet`` made from another receiver's encoded
+    frames; an aiortc sender sends them without encoding.
+
+    Feed it with :meth:`push` (an :class:`EncodedTap` consumer). It starts
+    at a keyframe and, after falling :data:`MAX_BACKLOG` frames behind or on
+    :meth:`resync`, skips to the next one; ``on_need_keyframe`` is called when
+    it waits for one (wire it to the upstream tap's ``request_keyframe``).
+    """
+
+    kind = "video"
+
+    def __init__(self, mime_type: str, *, on_need_keyframe: Callable[[], Any] | None = None) -> None:
+        super().__init__()
+        self.mime_type = mime_type.lower()
+        self._on_need_keyframe = on_need_keyframe
+        self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue()
+        self._synced = False
+        #: Frames sent on / dropped while waiting for a keyframe.
+        self.forwarded = 0
+        self.dropped = 0
+
+    def push(self, frame: EncodedFrame) -> None:
+        if self.readyState != "live":
+            return
+        if frame.mime_type.lower() != self.mime_type:
+            self.dropped += 1
+            return
+        if self._queue.qsize() >= MAX_BACKLOG:
+            self._drop_backlog()
+        if not self._synced:
+            if not frame.keyframe:
+                self.dropped += 1
+                self._need_keyframe()
+                return
+            self._synced = True
+        self._queue.put_nowait(frame)
+
+    def resync(self) -> None:
+        """Start again at the next keyframe (e.g. the receiving decoder lost sync)."""
+        self._drop_backlog()
+
+    def _drop_backlog(self) -> None:
+        while not self._queue.empty():
+            if self._queue.get_nowait() is not None:
+                self.dropped += 1
+        self._synced = False
+        self._need_keyframe()
+
+    def _need_keyframe(self) -> None:
+        if self._on_need_keyframe is not None:
+            self._on_need_keyframe()
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._queue.get()
+        if frame is None:
+            raise MediaStreamError
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = VIDEO_TIME_BASE
+        self.forwarded += 1
+        return packet
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            self._queue.put_nowait(None)
+        super().stop()
+
+
+def relay_keyframe_requests(sender: RTCRtpSender, request: Callable[[], Any]) -> Callable[[], None]:
+    """Also call ``request()`` whenever ``sender`` is asked for a keyframe
+    (PLI or FIR from its receiver). Returns a function that undoes it."""
+    original = sender._send_keyframe
+
+    def send_keyframe() -> None:
+        original()
+        request()
+
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+    def undo() -> None:
+        sender._send_keyframe = original  # type: ignore[method-assign]
+
+    return undo
