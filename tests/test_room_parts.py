@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from decart_widgets.server._blackhole import Blackhole, without_candidates
+from decart_widgets.server._peer import is_mdns_candidate, without_mdns_candidates
 from decart_widgets.server._publish_sdp import finish_answer, prepare_offer, split_sections
 from decart_widgets.server._room_tokens import API_KEY, RoomAccessError, RoomTokens
 
@@ -47,6 +48,8 @@ def test_publisher_offer_and_answer_around_aiortc():
     camera = sections[2]
     assert not any(line.startswith(("a=rid:", "a=simulcast:")) for line in camera)
     assert camera[0].split()[3:] == ["109", "96", "97", "114"]  # H264 first: the client encodes that
+    rtpmaps = [line.split()[0] for line in camera if line.startswith("a=rtpmap:")]
+    assert rtpmaps == ["a=rtpmap:109", "a=rtpmap:96", "a=rtpmap:97", "a=rtpmap:114"]  # aiortc's order
     assert plan.layers == {"2": "f"}  # the full layer, whatever order it was offered in
 
     answer = finish_answer(_answer_for(offer), plan)
@@ -117,3 +120,15 @@ def test_room_tokens_round_trip_and_refusals():
     assert refused(no_join) == (401, "permissions denied")
     no_room = jwt.encode({"iss": API_KEY, "sub": "x", "exp": now + 60, "video": {"roomJoin": True}}, secret, "HS256")
     assert refused(no_room) == (400, "no room name")
+
+
+def test_mdns_candidates_are_skipped_before_aiortc_sees_them():
+    sdp = "\r\n".join([
+        "m=video 9 UDP/TLS/RTP/SAVPF 96",
+        "a=candidate:1 1 udp 2122260223 4b8a5be1-70a3-4ee5-9863-eb5e7d7ed990.local 54400 typ host generation 0",
+        "a=candidate:2 1 udp 2122260223 192.0.2.7 54401 typ host generation 0",
+    ]) + "\r\n"
+    kept = without_mdns_candidates(sdp)
+    assert ".local" not in kept and "192.0.2.7 54401" in kept
+    assert is_mdns_candidate("1 1 udp 2122260223 ab.local 1 typ host")
+    assert not is_mdns_candidate("1 1 udp 2122260223 10.0.0.1 1 typ host") and not is_mdns_candidate("")

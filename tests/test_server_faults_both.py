@@ -9,12 +9,16 @@ import time
 
 import pytest
 import pytest_asyncio
-from _livekit_peer import LiveKitPeer
-from _raw_client import PatternTrack, RawClient
-from livekit import rtc
 
-from decart_widgets import protocol
-from decart_widgets.server import Faults, LocalServer
+# the rtc client has wheels for Linux x86_64/aarch64 (glibc 2.28+) and macOS arm64 only
+pytest.importorskip("livekit.rtc", reason="the livekit rtc client is not available on this platform")
+
+from _livekit_peer import LiveKitPeer  # noqa: E402
+from _raw_client import PatternTrack, RawClient  # noqa: E402
+from livekit import rtc  # noqa: E402
+
+from decart_widgets import protocol  # noqa: E402
+from decart_widgets.server import Faults, LocalServer  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 GENERATIONS = ["webrtc", "livekit"]

@@ -10,11 +10,15 @@ import time
 import jwt
 import pytest
 import pytest_asyncio
-from _livekit_peer import LiveKitPeer, RoomViewer, watch_token
-from livekit import rtc
 
-from decart_widgets import protocol
-from decart_widgets.server import LocalServer
+# the rtc client has wheels for Linux x86_64/aarch64 (glibc 2.28+) and macOS arm64 only
+pytest.importorskip("livekit.rtc", reason="the livekit rtc client is not available on this platform")
+
+from _livekit_peer import LiveKitPeer, RoomViewer, watch_token  # noqa: E402
+from livekit import rtc  # noqa: E402
+
+from decart_widgets import protocol  # noqa: E402
+from decart_widgets.server import LocalServer  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 

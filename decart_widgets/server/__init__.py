@@ -1,5 +1,9 @@
 """The embedded Decart-compatible realtime server (docs/protocol.md, server side).
 
+It serves both protocol generations on one port: the current one (a LiveKit
+room on this server, ``livekit_join``) and the legacy direct WebRTC one
+(``offer``/``answer``), each to the official clients of its generation.
+
     from decart_widgets.server import LocalServer
 
     async with LocalServer() as server:          # on the running loop

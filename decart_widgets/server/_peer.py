@@ -35,6 +35,23 @@ log = logging.getLogger(__name__)
 _END = object()  # queued end-of-candidates
 
 
+def is_mdns_candidate(text: str) -> bool:
+    """A browser's ``<uuid>.local`` host candidate. aioice would try to resolve
+    it over multicast DNS first (a stall of a second or more, often failing);
+    the browser's own checks reach the server anyway and are answered, so the
+    server learns that address as peer-reflexive: such candidates are skipped."""
+    parts = text.split()
+    return len(parts) > 4 and parts[4].lower().endswith(".local")
+
+
+def without_mdns_candidates(sdp: str) -> str:
+    """``sdp`` without the ``a=candidate`` lines :func:`is_mdns_candidate` skips
+    (aiortc resolves those while applying a description: a 1 s stall each)."""
+    lines = [line for line in sdp.splitlines()
+             if not (line.startswith("a=candidate:") and is_mdns_candidate(line[len("a=candidate:"):]))]
+    return "\r\n".join(lines) + "\r\n"
+
+
 class ServerPeer:
     def __init__(
         self,
@@ -60,8 +77,7 @@ class ServerPeer:
         with ``blackhole`` the media never connects."""
         await self.close()
         self._blackhole = blackhole
-        if blackhole is not None:
-            offer_sdp = without_candidates(offer_sdp)
+        offer_sdp = without_candidates(offer_sdp) if blackhole is not None else without_mdns_candidates(offer_sdp)
         pc = new_peer_connection()
         self._registry.add(pc)
         self.pc, self._outgoing, self._answered = pc, outgoing, False
@@ -115,6 +131,9 @@ class ServerPeer:
             text = str(candidate["candidate"]).strip()
             if text.startswith("candidate:"):
                 text = text[len("candidate:"):]
+            if is_mdns_candidate(text):
+                log.debug("skipping an mDNS candidate: the browser's checks will reveal its address")
+                return
             ice = candidate_from_sdp(text)
             ice.sdpMid = candidate.get("sdpMid")
             ice.sdpMLineIndex = candidate.get("sdpMLineIndex")
@@ -131,7 +150,7 @@ class ServerPeer:
             log.info("ignoring an answer with no server offer pending")
             return
         with loopback_ice(self._loopback):
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=without_mdns_candidates(answer_sdp), type="answer"))
 
     async def close(self) -> None:
         pc, outgoing = self.pc, self._outgoing

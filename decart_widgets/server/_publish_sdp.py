@@ -80,7 +80,8 @@ def _best_layer(rids: list[str]) -> str:
 
 
 def _codec_first(section: list[str], mime: str) -> list[str]:
-    """The section with ``mime``'s payload types (e.g. ``video/H264``) first on its m= line."""
+    """The section with ``mime``'s payload types (e.g. ``video/H264``) first, on
+    its m= line and among its ``a=rtpmap`` lines (aiortc reads codecs in rtpmap order)."""
     name = mime.split("/")[-1].lower()
     wanted = {m.group(1) for line in section if (m := _RTPMAP.match(line)) and m.group(2).lower() == name}
     head = section[0].split()
@@ -88,7 +89,12 @@ def _codec_first(section: list[str], mime: str) -> list[str]:
         return section
     pts = head[3:]
     ordered = [p for p in pts if p in wanted] + [p for p in pts if p not in wanted]
-    return [" ".join(head[:3] + ordered)] + section[1:]
+    maps = [(i, m.group(1)) for i, line in enumerate(section) if (m := _RTPMAP.match(line))]
+    moved = [i for i, pt in maps if pt in wanted] + [i for i, pt in maps if pt not in wanted]
+    out = [" ".join(head[:3] + ordered)] + section[1:]
+    for (slot, _), source in zip(maps, moved, strict=True):
+        out[slot] = section[source]
+    return out
 
 
 def prepare_offer(sdp: str, codec_for: Callable[[str | None], str | None]) -> tuple[str, PublishPlan]:

@@ -23,7 +23,7 @@ from aiortc.sdp import candidate_from_sdp
 from ..common.bitrate import vp8_bitrate
 from ..common.rtc import new_peer_connection, prefer_codec
 from ._blackhole import Blackhole, without_candidates
-from ._peer import OUTPUT_BITRATE
+from ._peer import OUTPUT_BITRATE, is_mdns_candidate, without_mdns_candidates
 from ._publish_sdp import finish_answer, prepare_offer
 
 __all__ = ["ParticipantPeers", "PUBLISHER", "SUBSCRIBER"]
@@ -86,8 +86,7 @@ class ParticipantPeers:
         fresh = PUBLISHER not in self._sides
         side = self._sides.get(PUBLISHER) or self._new_side(PUBLISHER, blocked)
         sdp, plan = prepare_offer(offer_sdp, codec_for)
-        if side.blocked:
-            sdp = without_candidates(sdp)
+        sdp = without_candidates(sdp) if side.blocked else without_mdns_candidates(sdp)
         try:
             await side.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await side.pc.setLocalDescription(await side.pc.createAnswer())
@@ -132,7 +131,7 @@ class ParticipantPeers:
         if side is None or side.pc.signalingState != "have-local-offer":
             log.info("ignoring a subscriber answer with no subscriber offer pending")
             return
-        sdp = without_candidates(answer_sdp) if side.blocked else answer_sdp
+        sdp = without_candidates(answer_sdp) if side.blocked else without_mdns_candidates(answer_sdp)
         # the output sender starts in here: a pinned, fast VP8 encoder
         with vp8_bitrate(OUTPUT_BITRATE):
             await side.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
@@ -173,6 +172,8 @@ class ParticipantPeers:
             return  # end of candidates: aiortc needs no marker here
         if text.startswith("candidate:"):
             text = text[len("candidate:"):]
+        if is_mdns_candidate(text):
+            return  # see is_mdns_candidate: the client's checks reveal its address
         try:
             ice = candidate_from_sdp(text)
             ice.sdpMid = init.get("sdpMid")

@@ -105,8 +105,6 @@ class Stream(StreamMedia):
     def record(self, type_: str, *, source: str = "client", **fields: Any) -> None:
         self.server.events.append(self.session_id, type_, source=source, **fields)
 
-    _record = record
-
     def subscribe_output(self) -> MediaStreamTrack:
         """A new consumer of this stream's output (the client, or a subscriber)."""
         return self.relay.subscribe(self.output, buffered=False)
@@ -124,7 +122,7 @@ class Stream(StreamMedia):
     def media_live(self) -> None:
         if self._live_at is None and not self._closed:
             self._live_at = asyncio.get_running_loop().time()
-            self._record("stream_live", source="server", generation=self.media.generation if self.media else None)
+            self.record("stream_live", source="server", generation=self.media.generation if self.media else None)
             self._spawn(self._watch_faults())
 
     def media_failed(self, why: str) -> None:
@@ -145,7 +143,7 @@ class Stream(StreamMedia):
                     await self._on_text(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     log.warning("session %s: dropping a binary WebSocket message", self.session_id)
-                    self._record("binary")
+                    self.record("binary")
                 else:
                     break
         finally:
@@ -179,7 +177,7 @@ class Stream(StreamMedia):
             obj = json.loads(text)
         except ValueError:
             log.warning("session %s: dropping malformed JSON (%d chars)", self.session_id, len(text))
-            self._record("malformed_json")
+            self.record("malformed_json")
             return
         kind = obj.get("type") if isinstance(obj, dict) else None
         msg = protocol.parse_obj(obj)
@@ -192,7 +190,7 @@ class Stream(StreamMedia):
             fields["end"] = msg.is_end
         if msg is None:
             fields["ignored"] = True
-        self._record(kind[:64] if isinstance(kind, str) else "invalid", **fields)
+        self.record(kind[:64] if isinstance(kind, str) else "invalid", **fields)
         if msg is None:
             return
         if isinstance(msg, (protocol.Prompt, protocol.SetImage)):
@@ -207,13 +205,13 @@ class Stream(StreamMedia):
             msg = await self._media_messages.get()
             if self.media is None:
                 self.media = transport_for(msg, self)
-                self._record("generation", source="server", generation=self.media.generation)
+                self.record("generation", source="server", generation=self.media.generation)
             elif not self.media.accepts(msg):
                 if not self._wrong_generation_logged:
                     self._wrong_generation_logged = True
                     log.warning("session %s: ignoring %s on a %s stream (one generation per socket; "
                                 "logged once)", self.session_id, msg.type, self.media.generation)
-                self._record("ignored_media_message", source="server", message=msg.type)
+                self.record("ignored_media_message", source="server", message=msg.type)
                 continue
             if not self._queue_waited and self.media.starts_session(msg):
                 self._queue_waited = True
@@ -229,7 +227,7 @@ class Stream(StreamMedia):
         size, step = int(faults.queue_positions), max(0.0, faults.queue_step_ms / 1000)
         if size <= 0:
             return
-        self._record("queued", source="server", positions=size)
+        self.record("queued", source="server", positions=size)
         for position in range(size, 0, -1):
             await self.send(protocol.QueuePosition(position, size))
             await asyncio.sleep(step)
@@ -246,7 +244,7 @@ class Stream(StreamMedia):
                 await asyncio.sleep(delay)
             ack = await self._apply(msg, raw)
             if self.server.faults.drop_acks:
-                self._record("ack_dropped", source="server", ack=ack.type)
+                self.record("ack_dropped", source="server", ack=ack.type)
                 continue
             await self.send(ack)
 
@@ -283,7 +281,7 @@ class Stream(StreamMedia):
         if not self.generating and not self._closed:
             self.generating = True
             self._gen_started = asyncio.get_running_loop().time()
-            self._record("generation_started", source="server")
+            self.record("generation_started", source="server")
             self._spawn(self._generate())
 
     async def _generate(self) -> None:
@@ -311,7 +309,7 @@ class Stream(StreamMedia):
         after = self.server.faults.drop_socket_after_frames
         if after is not None and self.processor.frames_out >= after and "drop_frames" not in self._fired:
             self._fired.add("drop_frames")
-            self._record("fault", source="server", fault="drop_socket_after_frames")
+            self.record("fault", source="server", fault="drop_socket_after_frames")
             self._spawn(self.drop())
 
     async def _watch_faults(self) -> None:
@@ -337,7 +335,7 @@ class Stream(StreamMedia):
                     pass
                 continue  # re-read: the fault may have been reset meanwhile
             self._fired.add(name)
-            self._record("fault", source="server", fault=name)
+            self.record("fault", source="server", fault=name)
             if name == "drop_socket_after_seconds":
                 await self.drop()
             elif name == "error_after_seconds":
@@ -387,7 +385,7 @@ class Stream(StreamMedia):
                 pass
         await asyncio.gather(*tasks, return_exceptions=True)
         p = self.processor
-        self._record("stream_closed", source="server", frames_in=p.frames_in, frames_out=p.frames_out,
+        self.record("stream_closed", source="server", frames_in=p.frames_in, frames_out=p.frames_out,
                      frames_dropped=p.frames_dropped, seconds=self.generated_seconds())
 
 

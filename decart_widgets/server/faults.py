@@ -5,8 +5,10 @@ or change them while the server runs (``server.faults.drop_acks = True``);
 changes are seen immediately, from any thread.
 
 Every fault applies to both protocol generations alike. Timed faults
-(``*_after_seconds``) count from the moment the stream's media is negotiated
-(the legacy answer sent, or the LiveKit client's publisher answered). Each fault fires at most once per stream, and only
+(``*_after_seconds``) count from the moment the client's camera is
+negotiated: the legacy ``answer`` sent, or, in a LiveKit room, the answer to
+the publisher offer that carries the camera (a client that never publishes
+never starts them). Each fault fires at most once per stream, and only
 while its field is set: reset a field to ``None`` before a client reconnects
 and the new stream is healthy; leave it set and every new stream gets it too.
 To act on the streams that are live right now, use ``server.drop_streams()``
