@@ -400,3 +400,33 @@ async def test_disconnect_from_an_event_handler_leaves_nothing_running(media, ba
     assert not media_loop_running() and not client_pcs() and not livekit_leftovers()
     with pytest.raises(SessionClosedError):
         await session.set_prompt("after disconnect")
+
+
+async def test_a_closed_session_leaves_no_task_on_a_shared_media_loop(media, background_server):
+    """With another owner keeping the media loop alive (a widget, a second
+    session), a closed session's tasks must be gone, not just stopped with the loop."""
+    from decart_widgets.common.media_loop import media_loop
+
+    loop = media_loop.acquire()
+    try:
+        before = set(await media_loop.run(_tasks_on_loop()))
+        session = await RealtimeSession.connect(media=media, base_url=background_server.url)
+        await session.snapshot()
+        assert set(await media_loop.run(_tasks_on_loop())) - before  # it had some
+        session.disconnect()
+        await wait_until(lambda: not background_server.streams, 5, "server to see the close")
+
+        async def left() -> set:
+            return set(await _tasks_on_loop()) - before
+
+        assert not await media_loop.run(left()), "session tasks left on the media loop"
+        if media == "livekit":
+            assert not livekit_leftovers()
+        assert loop.is_running()
+    finally:
+        media_loop.release()
+
+
+async def _tasks_on_loop() -> list:
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and not t.done()]
