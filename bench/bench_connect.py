@@ -45,8 +45,8 @@ try:  # the marker-bit jitter buffer, where the package has it
     from decart_widgets.common import jitter as _jitter  # noqa: E402
 except ImportError:  # pragma: no cover - older trees
     _jitter = None
+from decart_widgets.media.convert import ndarray_to_frame  # noqa: E402
 from decart_widgets.media.sources import TestPatternSource  # noqa: E402
-from decart_widgets.media.track import ndarray_to_frame  # noqa: E402
 from decart_widgets.session import RealtimeSession  # noqa: E402
 
 GOAL_MS = 250.0

@@ -18,8 +18,7 @@ import numpy as np
 
 from decart_widgets.common import jitter as _jitter
 from decart_widgets.common.rtc import loopback_ice, new_peer_connection
-from decart_widgets.common.stamp import read_stamp
-from decart_widgets.media.output import luma_view
+from decart_widgets.media.convert import frame_stamp
 from decart_widgets.media.sources import TestPatternSource
 from decart_widgets.media.track import FramePump
 
@@ -43,7 +42,7 @@ async def one_round(seconds: float) -> list[float]:
         while time.perf_counter() < end:
             frame = await asyncio.wait_for(track.recv(), 5)
             now = time.perf_counter()
-            counter = read_stamp(luma_view(frame))
+            counter = frame_stamp(frame)
             sent = pump.sent_time(counter) if counter is not None else None
             if sent is not None and now > warm:
                 latencies.append((now - sent) * 1000)

@@ -11,7 +11,7 @@ frames (the test pattern through aiortc's own VP8 encoder and decoder):
 2. output path: ``OutputSink.push`` (the whole per-frame media-loop work on
    a received frame: stamp read, latency, ``FrameHub._on_output``) with 0
    vs 1 no-op output tap;
-3. input path: ``FrameHub._process_input`` with 0 vs 1 no-op input tap.
+3. input path: ``FrameHub.process_input`` with 0 vs 1 no-op input tap.
 
 The two cases alternate in blocks (A, B, A, B...) so machine noise hits
 both, and frames are paced (a short sleep between them) so the tap worker
@@ -41,11 +41,13 @@ from _common import Report, bench_args, fmt_ms, local_server, summary  # noqa: E
 from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, VpxPayloadDescriptor  # noqa: E402
 from aiortc.jitterbuffer import JitterFrame  # noqa: E402
 
+from decart_widgets.media.convert import ndarray_to_frame  # noqa: E402
 from decart_widgets.media.frames import FrameHub  # noqa: E402
+from decart_widgets.media.meters import LatencyMeter  # noqa: E402
 from decart_widgets.media.output import OutputSink  # noqa: E402
 from decart_widgets.media.sources import TestPatternSource  # noqa: E402
 from decart_widgets.media.taps import FrameInfo, TapSet  # noqa: E402
-from decart_widgets.media.track import FramePump, ndarray_to_frame  # noqa: E402
+from decart_widgets.media.track import FramePump  # noqa: E402
 from decart_widgets.session import RealtimeSession  # noqa: E402
 
 W, H, FPS = 1280, 720, 30
@@ -79,9 +81,11 @@ class Hub:
     """A FrameHub wired as a session wires it, minus the network."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.pump = FramePump(TestPatternSource(), W, H, FPS)
-        self.sink = OutputSink(self.pump.sent_time)
-        self.hub = FrameHub(loop, self.pump, self.sink, lambda err: None)
+        latency = LatencyMeter()
+        self.hub = FrameHub(loop, FPS, latency, lambda err: None)
+        self.pump = FramePump(TestPatternSource(), W, H, FPS, latency=latency,
+                              process=self.hub.process_input, needs_pixels=self.hub.needs_input_pixels)
+        self.sink = OutputSink(latency, on_frame=self.hub.on_output)
 
     def close(self) -> None:
         self.hub.close()
@@ -99,7 +103,7 @@ def _drive(coro: Any) -> Any:
     except StopIteration as stop:
         return stop.value
     coro.close()
-    raise RuntimeError("_process_input suspended (a transform is registered?)")
+    raise RuntimeError("process_input suspended (a transform is registered?)")
 
 
 def alternate(blocks: int, step_a: Callable[[int], None], step_b: Callable[[int], None]) -> tuple[list[float], list[float]]:
@@ -145,12 +149,12 @@ def media_loop_costs(report: Report, frames_per_case: int) -> None:
     loop = asyncio.new_event_loop()
     a, b = Hub(loop), Hub(loop)
     try:
-        b.hub.on_frame(noop, "output")
+        tap_b = b.hub.on_frame(noop, "output")
         b.hub.on_frame(noop, "input")
-        tap_b = next(iter(b.hub.output_taps))
+        assert tap_b is not None
         n = len(frames)
 
-        # 1. FrameInfo + TapSet.offer, exactly as FrameHub._on_output does it
+        # 1. FrameInfo + TapSet.offer, exactly as FrameHub.on_output does it
         def offer(taps: TapSet) -> Callable[[int], None]:
             def step(i: int) -> None:
                 frame = frames[i % n]
@@ -172,10 +176,10 @@ def media_loop_costs(report: Report, frames_per_case: int) -> None:
         m = len(rgb)
         ta, tb = alternate(
             max(1, blocks // 2),
-            lambda i: _drive(a.hub._process_input(rgb[i % m], i, i / FPS)),
-            lambda i: _drive(b.hub._process_input(rgb[i % m], i, i / FPS)),
+            lambda i: _drive(a.hub.process_input(rgb[i % m], i, i / FPS)),
+            lambda i: _drive(b.hub.process_input(rgb[i % m], i, i / FPS)),
         )
-        overhead_rows(report, "FrameHub._process_input (input path)", ta, tb)
+        overhead_rows(report, "FrameHub.process_input (input path)", ta, tb)
     finally:
         a.close()
         b.close()

@@ -195,7 +195,7 @@ def render_section(results: list[dict], failures: list[str], command: str, start
         "- **effects**: the local server's default model per frame at 1280x720, every style.",
         "- **taps**: per-frame media-loop cost of a no-op numpy tap, where it is paid "
         "(`FrameInfo` + `TapSet.offer`; `OutputSink.push` on decoded 720p VP8 frames; "
-        "`FrameHub._process_input`), 0 vs 1 tap in alternating blocks; and live output fps "
+        "`FrameHub.process_input`), 0 vs 1 tap in alternating blocks; and live output fps "
         "with no callback vs a 200 ms `time.sleep` callback, alternating segments of one session.",
         "- **connect**: `connect()` to the first decoded remote frame, ours vs the official "
         "`decart==0.0.40` SDK (STUN patched away for both), same local passthrough server "

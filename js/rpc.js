@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * Custom messages between a view and the kernel: typed messages, and
- * requests that carry an id and wait for the reply with the same id.
+ * Custom messages between a view and the kernel (their catalogue is
+ * messages.js): listening for a type, and requests that carry an id and
+ * wait for the one reply with the same id.
  *
  * @typedef {{
  *   get(name: string): any,
@@ -13,6 +14,8 @@
  * }} AnyModel
  */
 
+import { dwSendRequest } from "./messages.js";
+
 let dwIdCounter = 0;
 
 /** A page-unique id for views and requests. */
@@ -23,9 +26,10 @@ export function dwNewId() {
 
 /**
  * Call `handler(msg, buffers)` for custom messages of `type` until `signal` aborts.
+ * @template {import("./messages.js").DwToBrowser["type"]} T
  * @param {AnyModel} model
- * @param {string} type
- * @param {(msg: any, buffers: any[]) => void} handler
+ * @param {T} type
+ * @param {(msg: Extract<import("./messages.js").DwToBrowser, {type: T}>, buffers: any[]) => void} handler
  * @param {AbortSignal} signal
  */
 export function dwOnMessage(model, type, handler, signal) {
@@ -37,24 +41,29 @@ export function dwOnMessage(model, type, handler, signal) {
   signal.addEventListener("abort", () => model.off("msg:custom", cb), { once: true });
 }
 
+/** The kernel answered a request with `ok: false`; the message is its reason. */
+export class DwRefused extends Error {}
+
 /**
- * Send `content` with a fresh id; resolve with the reply of one of `replyTypes` with that id.
+ * Send `request` with a fresh id; resolve with the result of its reply, or
+ * reject (DwRefused when the kernel said no, Error on timeout, AbortError).
  * @param {AnyModel} model
- * @param {Record<string, any>} content
- * @param {string[]} replyTypes
+ * @param {import("./messages.js").DwRequest} request
  * @param {number} timeoutMs
  * @param {AbortSignal} signal
  * @param {(ArrayBuffer | ArrayBufferView)[]} [buffers]
  * @returns {Promise<any>}
  */
-export function dwRequest(model, content, replyTypes, timeoutMs, signal, buffers) {
+export function dwRequest(model, request, timeoutMs, signal, buffers) {
   const id = dwNewId();
   return new Promise((resolve, reject) => {
     /** @param {any} msg */
     const cb = (msg) => {
-      if (msg && msg.id === id && replyTypes.includes(msg.type)) {
+      if (msg && msg.type === "reply" && msg.id === id) {
         done();
-        resolve(msg);
+        const reply = /** @type {import("./messages.js").DwReply} */ (msg);
+        if (reply.ok) resolve(reply.result);
+        else reject(new DwRefused(reply.error || `${request.type} refused`));
       }
     };
     const onAbort = () => {
@@ -63,7 +72,7 @@ export function dwRequest(model, content, replyTypes, timeoutMs, signal, buffers
     };
     const timer = setTimeout(() => {
       done();
-      reject(new Error(`no reply to ${content.type} within ${timeoutMs} ms`));
+      reject(new Error(`no reply to ${request.type} within ${timeoutMs} ms`));
     }, timeoutMs);
     function done() {
       clearTimeout(timer);
@@ -73,7 +82,7 @@ export function dwRequest(model, content, replyTypes, timeoutMs, signal, buffers
     if (signal.aborted) return onAbort();
     model.on("msg:custom", cb);
     signal.addEventListener("abort", onAbort, { once: true });
-    model.send({ ...content, id }, undefined, buffers);
+    dwSendRequest(model, request, id, buffers);
   });
 }
 

@@ -5,6 +5,7 @@
  * skipped meanwhile (newest wins). Down: model frames drawn on a canvas,
  * newest wins, each acked once drawn (or skipped).
  */
+import { dwSend, dwSendRequest } from "./messages.js";
 import { dwBytes, dwNewId, dwOnMessage } from "./rpc.js";
 
 const DW_COMM_MAX_IN_FLIGHT = 2;
@@ -28,11 +29,11 @@ export function dwStartComm({ model, view, signal, canvas, onFrame }) {
   const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
 
   // ---- down: model output
-  /** @type {{msg: any, buf: any} | null} */
+  /** @type {{msg: import("./messages.js").DwOutputFrame, buf: any} | null} */
   let pending = null;
   let drawing = false;
-  const ack = (/** @type {any} */ id) => model.send({ type: "oack", id, view });
-  async function draw(/** @type {any} */ msg, /** @type {any} */ buf) {
+  const ack = (/** @type {number} */ id) => dwSend(model, { type: "oack", id, view });
+  async function draw(/** @type {import("./messages.js").DwOutputFrame} */ msg, /** @type {any} */ buf) {
     drawing = true;
     try {
       const bitmap = await createImageBitmap(new Blob([/** @type {BlobPart} */ (dwBytes(buf))], { type: "image/jpeg" }));
@@ -66,8 +67,8 @@ export function dwStartComm({ model, view, signal, canvas, onFrame }) {
     }
     draw(msg, buffers[0]);
   }, own);
-  model.send({ type: "comm_start", view });
-  own.addEventListener("abort", () => model.send({ type: "comm_stop", view }), { once: true });
+  dwSend(model, { type: "comm_start", view });
+  own.addEventListener("abort", () => dwSend(model, { type: "comm_stop", view }), { once: true });
 
   // ---- up: camera frames
   /** @type {Map<string, number>} */
@@ -78,7 +79,8 @@ export function dwStartComm({ model, view, signal, canvas, onFrame }) {
   let grab = null;
   let sent = 0;
   let skipped = 0;
-  dwOnMessage(model, "cack", (msg) => { inFlight.delete(msg.id); }, own);
+  // the kernel answers every camera frame (dropped or not): its slot is free
+  dwOnMessage(model, "reply", (msg) => { inFlight.delete(msg.id); }, own);
 
   async function sendFrame() {
     const video = camera;
@@ -96,7 +98,7 @@ export function dwStartComm({ model, view, signal, canvas, onFrame }) {
       const blob = await grab.convertToBlob({ type: "image/jpeg", quality: DW_COMM_JPEG_QUALITY });
       const buf = await blob.arrayBuffer();
       if (own.aborted) return;
-      model.send({ type: "cframe", id, view }, undefined, [buf]);
+      dwSendRequest(model, { type: "cframe", view }, id, [buf]);
       sent += 1;
     } catch (err) {
       inFlight.delete(id);

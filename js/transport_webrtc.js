@@ -3,7 +3,8 @@
  * The "webrtc" transport: a peer connection to aiortc in the kernel,
  * signaled over the widget's comm (one request with an id, candidates inline).
  */
-import { dwRequest, dwWaitFor } from "./rpc.js";
+import { dwSend } from "./messages.js";
+import { DwRefused, dwRequest, dwWaitFor } from "./rpc.js";
 
 /**
  * Connect, or throw within `deadlineMs` (the caller falls back to comm).
@@ -30,7 +31,7 @@ export async function dwStartWebRTC({ model, view, signal, stream, video, deadli
     ac.abort();
     pc.close();
     if (video.srcObject) video.srcObject = null;
-    model.send({ type: "rtc_close", view });
+    dwSend(model, { type: "rtc_close", view });
   };
   ac.signal.addEventListener("abort", stop, { once: true });
   try {
@@ -39,14 +40,15 @@ export async function dwStartWebRTC({ model, view, signal, stream, video, deadli
     else pc.addTransceiver("video", { direction: "recvonly" });
     pc.ontrack = (ev) => {
       video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
-      video.play().catch(() => {});
+      video.play().catch((err) => console.debug("decart-widgets: output video did not start playing", err));
     };
     await pc.setLocalDescription(await pc.createOffer());
     await dwWaitFor(pc, "icegatheringstatechange", () => pc.iceGatheringState === "complete", Math.min(2000, left()), ac.signal);
     const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
-    const reply = await dwRequest(model, { type: "rtc_offer", view, sdp: local.sdp }, ["rtc_answer", "rtc_error"], left(), ac.signal);
-    if (reply.type === "rtc_error") throw new Error(`kernel refused WebRTC: ${reply.message}`);
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    const answer = await dwRequest(model, { type: "rtc_offer", view, sdp: local.sdp }, left(), ac.signal).catch((err) => {
+      throw err instanceof DwRefused ? new Error(`kernel refused WebRTC: ${err.message}`) : err;
+    });
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     const ok = await dwWaitFor(pc, "connectionstatechange", () => pc.connectionState === "connected", left(), ac.signal);
     if (!ok) throw new Error(`WebRTC to the kernel did not connect within ${Math.round(deadlineMs / 1000)} s (UDP blocked?)`);
   } catch (err) {

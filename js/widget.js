@@ -4,7 +4,8 @@
  * the camera when this view owns it, and runs a media transport.
  * The kernel holds the model session; this view only captures and displays.
  */
-import { dwBytes, dwNewId, dwOnMessage, dwRequest } from "./rpc.js";
+import { dwSend } from "./messages.js";
+import { dwNewId, dwOnMessage, dwRequest } from "./rpc.js";
 import { dwCameraErrorMessage, dwFacingOf, dwListCameras, dwOpenCamera, dwStopStream } from "./camera.js";
 import { dwBuildUI, dwDebounce, dwEl, dwRenderBanner, dwRenderPill, dwRenderStats } from "./controls.js";
 import { dwStartComm } from "./transport_comm.js";
@@ -128,7 +129,7 @@ function render({ model, el }) {
   });
   listen(ui.imageClear, "click", async () => {
     try {
-      await dwRequest(model, { type: "image_clear" }, ["image_result"], 30000, signal);
+      await dwRequest(model, { type: "image_clear" }, 30000, signal);
     } catch (err) { if (!signal.aborted) setLocalError({ message: `Could not clear the image: ${err}`, code: "IMAGE" }); }
   });
   listen(ui.cameraSelect, "change", () => { cameraDevice = ui.cameraSelect.value || null; restartCamera(); });
@@ -151,8 +152,7 @@ function render({ model, el }) {
     ui.imageName.textContent = `uploading ${file.name}…`;
     try {
       const buf = await file.arrayBuffer();
-      const reply = await dwRequest(model, { type: "image", name: file.name }, ["image_result"], 60000, signal, [buf]);
-      if (!reply.ok) throw new Error(reply.error);
+      await dwRequest(model, { type: "image", name: file.name }, 60000, signal, [buf]);
       if (thumbUrl) URL.revokeObjectURL(thumbUrl);
       thumbUrl = URL.createObjectURL(file);
       ui.thumb.src = thumbUrl;
@@ -186,9 +186,9 @@ function render({ model, el }) {
       facing = dwFacingOf(track);
       applyMirror();
       ui.cameraVideo.srcObject = s;
-      ui.cameraVideo.play().catch(() => {});
+      ui.cameraVideo.play().catch((/** @type {unknown} */ err) => console.debug("decart-widgets: camera preview did not start playing", err));
       ui.cameraNote.hidden = true;
-      model.send({ type: "camera_info", view, facing });
+      dwSend(model, { type: "camera_info", view, facing });
       if (localError?.code === "CAMERA_ERROR") setLocalError(null);
       fillCameraList(track);
       return s;
@@ -197,14 +197,17 @@ function render({ model, el }) {
       const message = dwCameraErrorMessage(err);
       ui.cameraNote.textContent = message;
       setLocalError({ message, code: "CAMERA_ERROR" });
-      model.send({ type: "camera_error", view, name: /** @type {any} */ (err)?.name, message });
+      dwSend(model, { type: "camera_error", view, name: /** @type {any} */ (err)?.name, message });
       return null;
     }
   }
 
   /** @param {MediaStreamTrack} track */
   async function fillCameraList(track) {
-    const cams = await dwListCameras().catch(() => []);
+    const cams = await dwListCameras().catch((err) => {
+      console.warn("decart-widgets: could not list the cameras", err);
+      return [];
+    });
     const current = track.getSettings?.().deviceId;
     ui.cameraSelect.replaceChildren(...cams.map((c) => dwEl("option", { value: c.deviceId, text: c.label })));
     if (current) ui.cameraSelect.value = current;
@@ -302,7 +305,7 @@ function render({ model, el }) {
     ui.outputCanvas.hidden = t.name !== "comm";
     ui.root.dataset.transport = t.name;
     ui.outputNote.textContent = "Waiting for the model";
-    model.send({ type: "transport", view, name: t.name });
+    dwSend(model, { type: "transport", view, name: t.name });
     stats();
   }
 
@@ -334,8 +337,8 @@ function render({ model, el }) {
     syncMedia();
   }, signal);
 
-  model.send({ type: "hello", view });
-  const ping = setInterval(() => model.send({ type: "ping", view }), DW_PING_MS);
+  dwSend(model, { type: "hello", view });
+  const ping = setInterval(() => dwSend(model, { type: "ping", view }), DW_PING_MS);
 
   return () => {
     clearInterval(ping);
@@ -346,7 +349,11 @@ function render({ model, el }) {
     views.abort();
     const v = /** @type {any} */ (ui.outputVideo);
     if ("cancelVideoFrameCallback" in v) v.cancelVideoFrameCallback(videoFrameHandle);
-    try { model.send({ type: "bye", view }); } catch { /* the comm may be gone */ }
+    try {
+      dwSend(model, { type: "bye", view });
+    } catch (err) {
+      console.debug("decart-widgets: could not say bye (the comm is gone)", err);
+    }
     ui.root.remove();
   };
 }

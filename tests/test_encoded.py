@@ -17,7 +17,7 @@ from decart_widgets.common.encoded import (
 )
 from decart_widgets.common.rtc import loopback_ice, new_peer_connection
 from decart_widgets.common.stamp import read_stamp
-from decart_widgets.media.output import luma_view
+from decart_widgets.media.convert import luma_view
 from decart_widgets.media.sources import TestPatternSource
 from decart_widgets.media.track import FramePump
 

@@ -11,7 +11,8 @@ pytest.importorskip("livekit.rtc")
 from livekit import rtc  # noqa: E402
 
 from decart_widgets.common.stamp import read_stamp  # noqa: E402
-from decart_widgets.media.convert import frame_to_rgb, ndarray_to_frame, rgb_to_i420  # noqa: E402
+from decart_widgets.common.yuv import ndarray_to_frame, rgb_to_i420  # noqa: E402
+from decart_widgets.media.convert import frame_to_rgb  # noqa: E402
 from decart_widgets.media.sources import TestPatternSource  # noqa: E402
 from decart_widgets.media.track import FramePump  # noqa: E402
 from decart_widgets.session._livekit_frames import from_livekit, to_livekit  # noqa: E402

@@ -24,6 +24,7 @@ class ScriptedPeer:
         self.received: list[dict] = []
         self.reply = None  # async (ws, msg) -> None
         self.ws = None
+        self._arrived = asyncio.Condition()
 
     async def handler(self, request):
         ws = web.WebSocketResponse()
@@ -31,10 +32,17 @@ class ScriptedPeer:
         self.ws = ws
         async for msg in ws:
             data = json.loads(msg.data)
-            self.received.append(data)
+            async with self._arrived:
+                self.received.append(data)
+                self._arrived.notify_all()
             if self.reply is not None:
                 await self.reply(ws, data)
         return ws
+
+    async def wait_received(self, count: int, timeout: float = 5) -> None:
+        """Until the peer has received ``count`` messages."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.received) >= count), timeout)
 
 
 @pytest.fixture
@@ -73,7 +81,7 @@ async def test_prompt_acks_matched_by_text_fifo(peer, channel):
     peer.reply = reply
     first = asyncio.ensure_future(channel.request_prompt("a", True, 5))
     second = asyncio.ensure_future(channel.request_prompt("a", True, 5))
-    await asyncio.sleep(0.05)
+    await peer.wait_received(2)  # both 'a's are out before the 'b'
     await channel.request_prompt("b", False, 5)
     await first
     with pytest.raises(ServerError, match="second a rejected"):
@@ -131,7 +139,7 @@ async def test_server_error_fails_every_pending_request(peer, channel):
 
     peer.reply = reply
     p = asyncio.ensure_future(channel.request_prompt("x", True, 5))
-    await asyncio.sleep(0.05)
+    await peer.wait_received(1)  # the prompt is pending when the error comes
     with pytest.raises(ServerError, match="model exploded"):
         await channel.request_set_image(None, None, None, 5)
     with pytest.raises(ServerError, match="model exploded"):

@@ -69,18 +69,39 @@ async def test_ready_camera_frames_skip_rgb_unless_something_needs_pixels():
     from decart_widgets.media.convert import ndarray_to_frame
 
     cam = BrowserCameraSource()
-    pump = FramePump(cam, 320, 240, 30)
+    needs = {"pixels": False}
+    pump = FramePump(cam, 320, 240, 30, needs_pixels=lambda: needs["pixels"])
     await pump.next_frame()
     received = ndarray_to_frame(np.full((240, 320, 3), 90, np.uint8))  # as the browser link decodes it
-    pump.needs_pixels = lambda: False
     cam.push_frame(received)
     assert await pump.next_frame() is received  # straight to the encoder
-    pump.needs_pixels = lambda: True  # a tap appeared: frames go through RGB again
+    needs["pixels"] = True  # a tap appeared: frames go through RGB again
     cam.push_frame(received)
     out = await pump.next_frame()
     assert out is not received and abs(int(out.to_ndarray(format="rgb24")[10, 10, 0]) - 90) <= 3
     # another size, or a mirrored camera, also takes the RGB path
-    pump.needs_pixels = lambda: False
+    needs["pixels"] = False
     cam.push_frame(ndarray_to_frame(np.zeros((480, 640, 3), np.uint8)))
     assert (await pump.next_frame()).width == 320
+    pump.stop()
+
+
+async def test_the_pump_mirrors_a_selfie_camera_but_not_its_waiting_frame():
+    from decart_widgets.media.convert import ndarray_to_frame
+
+    cam = BrowserCameraSource()
+    cam.selfie = True
+    pump = FramePump(cam, 1280, 720, 30, mirror="auto", needs_pixels=lambda: False)
+    waiting = (await pump.next_frame()).to_ndarray(format="rgb24")
+    unmirrored = BrowserCameraSource()
+    unmirrored.configure(1280, 720, 30)
+    assert np.abs(waiting.astype(int) - await unmirrored.read(0, 0.0)).max() <= 8  # the text reads as is
+    grad = np.tile(np.arange(0, 256, 2, dtype=np.uint8)[None, :, None], (72, 1, 3))  # 128 wide
+    cam.push_frame(ndarray_to_frame(np.ascontiguousarray(np.repeat(grad, 10, axis=1)[:, :1280][:72].repeat(10, axis=0))))
+    flipped = (await pump.next_frame()).to_ndarray(format="rgb24")  # a ready frame, still mirrored
+    assert flipped[360, 10, 0] > flipped[360, 1270, 0]
+    cam.selfie = False
+    cam.push_frame(ndarray_to_frame(np.ascontiguousarray(np.repeat(grad, 10, axis=1)[:, :1280][:72].repeat(10, axis=0))))
+    plain = (await pump.next_frame()).to_ndarray(format="rgb24")
+    assert plain[360, 10, 0] < plain[360, 1270, 0]
     pump.stop()

@@ -187,7 +187,7 @@ def test_comm_camera_frames_validated_dropped_and_counted(widgets, recorded_comm
     link.handle({"type": "cframe", "id": 99, "view": "v1"}, [good])
     assert link.camera_in.received == 1 and w.camera.frames_pushed == 1
     acks = [d["content"]["id"] for c in recorded_comms for _, d, _ in c.published
-            if d and d.get("method") == "custom" and d["content"]["type"] == "cack"]
+            if d and d.get("method") == "custom" and d["content"]["type"] == "reply"]
     assert acks == [*range(len(bad_inputs)), 99]  # every frame acked, dropped or not
     # malformed messages never raise
     for content in (None, "text", {"type": 5}, {"type": "__class__"}, {"type": "nope"}, {"type": "rtc_offer", "sdp": 3}):
@@ -211,7 +211,7 @@ def test_comm_output_backpressure_two_in_flight_newest_wins():
         sent.append(content)
         got.set()
 
-    sender = ct.OutputSender(send)
+    sender = ct.JpegFrameSender(send)
     sender.start()
     try:
         for i in range(10):
@@ -251,7 +251,8 @@ def test_encode_frame_keeps_the_stamp():
 
 
 async def test_browser_camera_source_waiting_letterbox_newest_wins():
-    from decart_widgets.media.browser import BrowserCameraSource, letterbox_rect
+    from decart_widgets.media._fit import letterbox_rect
+    from decart_widgets.media.browser import BrowserCameraSource
 
     src = BrowserCameraSource()
     src.configure(1280, 720, 30)
@@ -265,11 +266,12 @@ async def test_browser_camera_source_waiting_letterbox_newest_wins():
     assert out[:, :150].max() == 0 and abs(int(out[360, 640, 1]) - 120) < 8  # pillarbox bars, picture centred
     again = await src.read(2, 0.06)  # no new frame: the last one repeats
     assert np.array_equal(again, out) and src.frames_read == 1
-    src.mirror = True
-    grad = np.tile(np.arange(0, 256, 2, dtype=np.uint8)[None, :, None], (72, 1, 3))  # 128 wide
-    src.push(np.ascontiguousarray(np.repeat(grad, 10, axis=1)[:, :1280][:72].repeat(10, axis=0)))
-    flipped = await src.read(3, 0.1)
-    assert flipped[360, 10, 0] > flipped[360, 1270, 0]
+    # mirroring is the session pump's (tests/test_track.py); the source only says when
+    assert not src.mirror_default
+    src.selfie = True
+    assert src.mirror_default
+    src.reset()
+    assert not src.mirror_default  # "waiting for camera" is never mirrored
     with pytest.raises(ValueError):
         src.push(np.zeros((10, 10), np.uint8))
 
@@ -331,3 +333,25 @@ def test_session_ends_when_no_view_is_left_and_resumes_when_one_returns(widgets,
     w._link.handle({"type": "hello", "view": "tab-2"}, [])  # opened again
     w.wait_for_state("connected", "generating", timeout=20)
     assert w.active and w.session is not None
+
+
+def test_close_on_the_media_loop_leaves_nothing_running(widgets):
+    """close() from a session event handler (the media loop's thread) shuts
+    down there: no thread of its own, and nothing left once it is done."""
+    from decart_widgets.common.media_loop import media_loop
+
+    before = {t.name for t in threading.enumerate()}
+    w = make(widgets)
+    w.wait_for_state("connected", "generating", timeout=20)
+    server = w.local_server
+    closed = threading.Event()
+    w.session.on("stats", lambda stats: (w.close(), closed.set()))  # runs on the media loop
+    assert closed.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = {t.name for t in threading.enumerate()} - before
+        if not left and not server.running:
+            break
+        time.sleep(0.05)
+    assert not left and not server.running, f"left running: {left}"
+    assert w.session is None and not media_loop.in_loop_thread()

@@ -3,7 +3,10 @@ every session, so a busy notebook cell never freezes video.
 
 The thread is reference-counted: it starts when the first owner acquires it
 and stops (executor threads and all) when the last owner releases it, so a
-process with no open session has no media thread left running.
+process with no open session has no media thread left running. The last
+owner may let go from the loop's own thread (an event handler closing a
+widget): the loop then drains and stops itself, and the next ``acquire``
+(or any later ``release`` from another thread) joins the finished thread.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-log = logging.getLogger(__name__)
-
 __all__ = ["MediaLoop", "media_loop"]
+
+log = logging.getLogger(__name__)
 
 THREAD_NAME = "decart-media-loop"
 
@@ -33,9 +36,9 @@ class MediaLoop:
         self._refs = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        #: A loop thread that stopped itself (released from its own thread),
-        #: joined by the next acquire() or release() from another thread.
-        self._ending: threading.Thread | None = None
+        # a loop that stopped itself (released from its own thread), not joined yet
+        self._stopping: threading.Thread | None = None
+        self._self_stop: asyncio.Task[None] | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -44,10 +47,10 @@ class MediaLoop:
         return self._loop
 
     def acquire(self) -> asyncio.AbstractEventLoop:
-        self._join_ending()
         with self._lock:
             self._refs += 1
             if self._loop is None:
+                self._join_stopped()
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
 
@@ -72,13 +75,8 @@ class MediaLoop:
             return self._loop
 
     def release(self) -> None:
-        """Drop one reference; the last one stops the loop.
-
-        From another thread it also waits for the loop's tasks to end and joins
-        the thread. From the loop's own thread (a session closing itself from an
-        event handler) it cannot wait: the loop drains and stops once the
-        caller returns, and the next acquire() or release() joins the thread.
-        """
+        """Drop one reference; the last one stops the loop and joins the thread
+        (from the loop's own thread: the loop stops itself, joined later)."""
         with self._lock:
             if self._refs == 0:
                 return
@@ -89,29 +87,42 @@ class MediaLoop:
             self._loop = self._thread = None
             assert thread is not None
             if threading.current_thread() is thread:
-                self._ending = thread
-                loop.call_soon(lambda: loop.create_task(_drain(loop, stop=True)))
+                self._stopping = thread
+                self._self_stop = loop.create_task(_drain(loop), name="decart-media-loop-stop")
+                self._self_stop.add_done_callback(lambda task: _stopped(task, loop))
                 return
-        self._join_ending()
+            self._join_stopped()
         fut = asyncio.run_coroutine_threadsafe(_drain(loop), loop)
         try:
             fut.result(timeout=10)
-        except Exception:  # noqa: BLE001 - shutting down regardless, but say so
-            log.warning("media loop tasks did not drain cleanly", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the loop stops regardless; say what was left
+            log.warning("media loop did not drain cleanly before stopping: %s: %s", type(exc).__name__, exc)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        if thread.is_alive():
+            log.warning("media loop thread still running 10 s after stop (left to a daemon thread)")
 
-    def _join_ending(self) -> None:
-        with self._lock:
-            ending, self._ending = self._ending, None
-        if ending is not None and ending is not threading.current_thread():
-            ending.join(timeout=10)
+    def _join_stopped(self) -> None:
+        """Join a loop thread that stopped itself (called with the lock held)."""
+        thread, self._stopping = self._stopping, None
+        self._self_stop = None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+            if thread.is_alive():
+                log.warning("media loop thread still running 10 s after it stopped itself")
 
     def in_loop_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> concurrent.futures.Future[Any]:
+        """:meth:`submit` for work nobody waits for: a failure is logged as
+        "``what`` failed" instead of vanishing with the future."""
+        fut = self.submit(coro)
+        fut.add_done_callback(lambda f: _log_failure(f, what))
+        return fut
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the media loop from any event loop (or on it)."""
@@ -127,7 +138,18 @@ class MediaLoop:
         return self.submit(coro).result(timeout)
 
 
-async def _drain(loop: asyncio.AbstractEventLoop, *, stop: bool = False) -> None:
+def _log_failure(fut: concurrent.futures.Future[Any], what: str) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("%s failed", what, exc_info=fut.exception())
+
+
+def _stopped(task: asyncio.Task[None], loop: asyncio.AbstractEventLoop) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("media loop did not drain cleanly before stopping: %r", task.exception())
+    loop.stop()
+
+
+async def _drain(loop: asyncio.AbstractEventLoop) -> None:
     current = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks(loop) if t is not current]
     for t in tasks:
@@ -136,8 +158,6 @@ async def _drain(loop: asyncio.AbstractEventLoop, *, stop: bool = False) -> None
         await asyncio.wait(tasks, timeout=5)
     await loop.shutdown_asyncgens()
     await loop.shutdown_default_executor()
-    if stop:
-        loop.stop()
 
 
 #: The process-wide media loop every session shares.

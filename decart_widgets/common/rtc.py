@@ -14,11 +14,20 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
+from typing import Any
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpSender,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
 
 from . import (
     feedback,  # noqa: F401 - NACK/PLI that do not feed an overload
@@ -30,7 +39,12 @@ __all__ = [
     "is_loopback_host",
     "new_peer_connection",
     "prefer_codec",
+    "parse_candidate",
+    "track_frames",
     "set_vp8_bitrate_hints",
+    "HINT_START_KBPS",
+    "HINT_MIN_KBPS",
+    "HINT_MAX_KBPS",
 ]
 
 _loopback_only: ContextVar[bool] = ContextVar("decart_loopback_ice", default=False)
@@ -86,11 +100,50 @@ def prefer_codec(transceiver, mime_type: str = "video/VP8") -> None:
         transceiver.setCodecPreferences(preferred + others)
 
 
+async def track_frames(track: MediaStreamTrack) -> AsyncIterator[Any]:
+    """``async for frame in track_frames(track)``: a remote track's frames until it ends."""
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        yield frame
+
+
+def parse_candidate(candidate: Mapping[str, Any]) -> RTCIceCandidate:
+    """An aiortc candidate from a browser-style dict ``{candidate, sdpMid,
+    sdpMLineIndex}`` (the ``candidate:`` prefix optional; with neither mid nor
+    index it belongs to the first m-line). Raises ValueError when unreadable."""
+    text = str(candidate.get("candidate") or "").strip()
+    if text.startswith("candidate:"):
+        text = text[len("candidate:") :]
+    try:
+        ice = candidate_from_sdp(text)
+    except (AssertionError, ValueError, IndexError) as exc:  # aiortc asserts on too few fields
+        raise ValueError(f"unreadable ICE candidate {text[:80]!r}: {exc}") from exc
+    ice.sdpMid = candidate.get("sdpMid")
+    ice.sdpMLineIndex = candidate.get("sdpMLineIndex")
+    if ice.sdpMid is None and ice.sdpMLineIndex is None:
+        ice.sdpMLineIndex = 0
+    return ice
+
+
+#: What Chromium is told to send us over VP8, in kbps: start high enough for
+#: 720p from the first frame, never under 1 Mbps, at most 6 Mbps (one value
+#: for every peer a browser sends its camera to: the widget and the server).
+HINT_START_KBPS, HINT_MIN_KBPS, HINT_MAX_KBPS = 2500, 1000, 6000
+
 _FMTP = re.compile(r"^a=fmtp:(\d+) (.*)$")
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9-]+)/", re.IGNORECASE)
 
 
-def set_vp8_bitrate_hints(sdp: str, *, start_kbps: int, min_kbps: int, max_kbps: int) -> str:
+def set_vp8_bitrate_hints(
+    sdp: str,
+    *,
+    start_kbps: int = HINT_START_KBPS,
+    min_kbps: int = HINT_MIN_KBPS,
+    max_kbps: int = HINT_MAX_KBPS,
+) -> str:
     """Add Chromium's ``x-google-*-bitrate`` hints to every VP8 payload of an SDP.
 
     Chromium's bandwidth estimate starts low and downscales 720p to 360p; the

@@ -4,11 +4,12 @@ from .camera_source import CameraNotFoundError, CameraSource
 from .file_source import FileSource
 from .image_source import ImageSource
 from .numpy_source import NumpySource
-from .sources import Source, TestPatternSource
-from .taps import FrameInfo
+from .sources import LiveSource, Source, TestPatternSource
+from .taps import FrameInfo, Tap
 
 __all__ = [
     "Source",
+    "LiveSource",
     "TestPatternSource",
     "NumpySource",
     "ImageSource",
@@ -16,4 +17,5 @@ __all__ = [
     "CameraSource",
     "CameraNotFoundError",
     "FrameInfo",
+    "Tap",
 ]

@@ -1,4 +1,5 @@
-"""Fit any picture to the model's frame size: the one place sources resize.
+"""Fit any picture to the model's frame size: the one place sources resize
+(and the frames sources make up themselves: black, or a short message).
 
 Rules (shared by every source with a ``fit=`` parameter):
 
@@ -12,7 +13,8 @@ Rules (shared by every source with a ``fit=`` parameter):
 
 Shrinking uses ``cv2.INTER_AREA`` (no aliasing), growing ``cv2.INTER_LINEAR``.
 An array that already is ``height x width x 3`` contiguous ``uint8`` is
-returned as is (no copy). Accepted pixels: ``HxWx3`` RGB, ``HxW`` or
+returned as is (no copy). A decoded video frame is letterboxed by
+:func:`fit_video_frame`, which lets swscale resize and convert in one pass. Accepted pixels: ``HxWx3`` RGB, ``HxW`` or
 ``HxWx1`` grayscale, ``HxWx4`` RGBA (alpha dropped, not composited), as
 ``uint8`` or as floats in ``[0, 1]``.
 """
@@ -26,7 +28,10 @@ import numpy as np
 
 from ..errors import InvalidInputError
 
-__all__ = ["FIT_MODES", "check_fit", "as_rgb_uint8", "fit_frame", "black_frame", "readonly"]
+__all__ = [
+    "FIT_MODES", "check_fit", "as_rgb_uint8", "fit_frame", "fit_video_frame", "letterbox_rect",
+    "black_frame", "message_frame", "readonly", "WAITING_FOR_CAMERA",
+]
 
 FIT_MODES = ("letterbox", "crop", "stretch")
 
@@ -117,14 +122,31 @@ def fit_frame(rgb: Any, width: int, height: int, mode: str = "letterbox") -> np.
         ch = min(src_h, max(1, int(round(height / scale))))
         x0, y0 = (src_w - cw) // 2, (src_h - ch) // 2
         return _resize(np.ascontiguousarray(arr[y0 : y0 + ch, x0 : x0 + cw]), width, height)
-    # letterbox
+    x, y, fw, fh = letterbox_rect(src_w, src_h, width, height)
+    return _place(_resize(arr, fw, fh), x, y, width, height)
+
+
+def letterbox_rect(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """``(x, y, w, h)`` of a ``src_w x src_h`` picture letterboxed into
+    ``width x height``: aspect kept, centred, sizes even when the frame's are."""
     scale = min(width / src_w, height / src_h)
     fw, fh = _scaled(src_w, scale, width), _scaled(src_h, scale, height)
-    inner = _resize(arr, fw, fh)
+    return (width - fw) // 2, (height - fh) // 2, fw, fh
+
+
+def fit_video_frame(frame: Any, width: int, height: int) -> np.ndarray:
+    """A decoded ``av.VideoFrame`` letterboxed to a new ``height x width x 3``
+    RGB array; swscale resizes and converts to RGB in one pass."""
+    x, y, fw, fh = letterbox_rect(frame.width, frame.height, width, height)
+    return _place(frame.to_ndarray(width=fw, height=fh, format="rgb24"), x, y, width, height)
+
+
+def _place(inner: np.ndarray, x: int, y: int, width: int, height: int) -> np.ndarray:
+    """``inner`` at (x, y) on a black ``width x height`` frame (itself when it fills it)."""
+    fh, fw = inner.shape[:2]
     if (fw, fh) == (width, height):
-        return inner
+        return np.ascontiguousarray(inner)
     out = np.zeros((height, width, 3), np.uint8)
-    x, y = (width - fw) // 2, (height - fh) // 2
     out[y : y + fh, x : x + fw] = inner
     return out
 
@@ -132,6 +154,23 @@ def fit_frame(rgb: Any, width: int, height: int, mode: str = "letterbox") -> np.
 def black_frame(width: int, height: int) -> np.ndarray:
     """A read-only black ``height x width x 3`` frame."""
     return readonly(np.zeros((height, width, 3), np.uint8))
+
+
+#: What a camera source shows before its first frame.
+WAITING_FOR_CAMERA = "waiting for camera"
+
+
+def message_frame(width: int, height: int, text: str) -> np.ndarray:
+    """A read-only dark ``height x width x 3`` frame with ``text`` centred on it
+    (a camera source's "waiting for camera", "camera unavailable")."""
+    frame = np.full((height, width, 3), 24, np.uint8)
+    scale = max(0.4, height / 360.0)
+    thick = max(1, int(2 * scale))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
+    org = (max(0, (width - tw) // 2), (height + th) // 2)
+    cv2.putText(frame, text, org, font, scale, (200, 200, 200), thick, cv2.LINE_AA)
+    return readonly(frame)
 
 
 def readonly(arr: np.ndarray) -> np.ndarray:

@@ -17,18 +17,17 @@ import time
 from typing import Any
 
 import av
-import cv2
 import numpy as np
 
+from ..common.slot import LatestSlot
 from ..errors import InvalidInputError
-from ._fit import check_fit, fit_frame, readonly
+from ._fit import WAITING_FOR_CAMERA, check_fit, fit_frame, message_frame, readonly
 from .sources import Source
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CameraSource", "CameraNotFoundError", "default_camera"]
 
-WAITING_TEXT = "waiting for camera"
 _ERROR_TEXT = "camera unavailable"
 _AUTO = "auto"
 _JOIN_TIMEOUT = 2.0
@@ -147,17 +146,12 @@ class CameraSource(Source):
         opts.update({str(k): str(v) for k, v in (options or {}).items()})
         #: What is opened: ``av.open(device, format=format, options=options)``.
         self.device, self.format, self.options = dev, fmt, opts
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._latest: np.ndarray | None = None
-        self._fresh = False  # _latest not read yet
+        self._fresh: LatestSlot[np.ndarray] = LatestSlot()  # decoded, fitted, not read yet
+        self._latest: np.ndarray | None = None  # the last frame read (repeated until a new one)
         self._waiting: np.ndarray | None = None
         self._error_frame: np.ndarray | None = None
-        #: Frames decoded from the device.
-        self.frames_captured = 0
-        #: Frames replaced by a newer one before ``read`` took them.
-        self.frames_dropped = 0
         #: Distinct device frames ``read`` has returned.
         self.frames_read = 0
         #: The exception that stopped the device, or None.
@@ -167,29 +161,36 @@ class CameraSource(Source):
         #: ``(width, height)`` of the device's frames, once one arrived.
         self.input_size: tuple[int, int] | None = None
 
+    @property
+    def frames_captured(self) -> int:
+        """Frames decoded from the device."""
+        return self._fresh.puts
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames replaced by a newer one before ``read`` took them."""
+        return self._fresh.replaced
+
     # ------------------------------------------------------------ consumer
 
     def configure(self, width: int, height: int, fps: float) -> None:
         super().configure(width, height, fps)
-        self._waiting = readonly(_message_frame(width, height, WAITING_TEXT))
-        self._error_frame = readonly(_message_frame(width, height, _ERROR_TEXT))
+        self._waiting = message_frame(width, height, WAITING_FOR_CAMERA)
+        self._error_frame = message_frame(width, height, _ERROR_TEXT)
         self._start()
 
     async def read(self, index: int, t: float) -> np.ndarray:
-        if self._waiting is None:
+        if self._waiting is None or self._error_frame is None:
             raise RuntimeError("configure() the source before reading")
-        with self._lock:
-            frame, fresh = self._latest, self._fresh
-            self._fresh = False
-        if frame is None:
-            return self._error_frame if self.error is not None else self._waiting  # type: ignore[return-value]
-        if fresh:
+        fresh = self._fresh.take_nowait()
+        if fresh is not None:
+            self._latest = fresh
             self.frames_read += 1
+        frame = self._latest
+        if frame is None:
+            return self._error_frame if self.error is not None else self._waiting
         if frame.shape[:2] != (self.height, self.width):  # reconfigured since it was fitted
-            frame = readonly(fit_frame(frame, self.width, self.height, self._fit))
-            with self._lock:
-                if self._latest is not None and not self._fresh:
-                    self._latest = frame
+            frame = self._latest = readonly(fit_frame(frame, self.width, self.height, self._fit))
         return frame
 
     @property
@@ -255,24 +256,9 @@ class CameraSource(Source):
 
     def _offer(self, frame: Any) -> None:
         self.input_size = (frame.width, frame.height)
-        rgb = readonly(fit_frame(frame.to_ndarray(format="rgb24"), self.width, self.height, self._fit))
-        with self._lock:
-            if self._fresh:
-                self.frames_dropped += 1
-            self._latest, self._fresh = rgb, True
-            self.frames_captured += 1
+        self._fresh.put(readonly(fit_frame(frame.to_ndarray(format="rgb24"), self.width, self.height, self._fit)))
 
     def _fail(self, exc: BaseException, what: str) -> None:
         self.error = exc
         log.error("camera %r (%s): %s: %s", self.device, self.format or "probe", what, exc)
 
-
-def _message_frame(width: int, height: int, text: str) -> np.ndarray:
-    frame = np.full((height, width, 3), 24, np.uint8)
-    scale = max(0.4, height / 360.0)
-    thick = max(1, int(2 * scale))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
-    org = (max(0, (width - tw) // 2), (height + th) // 2)
-    cv2.putText(frame, text, org, font, scale, (200, 200, 200), thick, cv2.LINE_AA)
-    return frame

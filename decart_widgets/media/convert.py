@@ -10,14 +10,15 @@ and never touches the frame's own.
 from __future__ import annotations
 
 import threading
-from typing import Any, cast
 
 import av
-import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-__all__ = ["frame_to_rgb", "frame_copy_yuv", "ndarray_to_frame", "rgb_to_i420"]
+from ..common.stamp import read_stamp
+from ..common.yuv import ndarray_to_frame
+
+__all__ = ["frame_to_rgb", "frame_copy_yuv", "ndarray_to_frame", "luma_view", "frame_stamp"]
 
 _local = threading.local()
 
@@ -45,15 +46,18 @@ def frame_copy_yuv(frame: av.VideoFrame, width: int | None = None, height: int |
     return out if out is not frame else av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
 
 
-def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
-    """RGB array → packed I420 (``(h * 3 / 2, w)``: Y, U, V), even sizes."""
-    h, w = rgb.shape[:2]
-    if h % 2 or w % 2:
-        rgb = rgb[: h - h % 2, : w - w % 2]
-    return cast("np.ndarray[Any, np.dtype[np.uint8]]", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
+def luma_view(frame: av.VideoFrame) -> np.ndarray | None:
+    """The Y plane of a yuv420p frame as a (height, width) view, no copy; None
+    for other formats."""
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        return None
+    plane = frame.planes[0]
+    buf = np.frombuffer(memoryview(plane), np.uint8)
+    return buf.reshape(frame.height, plane.line_size)[:, : frame.width]
 
 
-def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """RGB array → yuv420p VideoFrame. OpenCV's conversion is ~10x faster than
-    letting the encoder reformat rgb24 (0.7 vs 7 ms at 720p, measured)."""
-    return av.VideoFrame.from_ndarray(rgb_to_i420(rgb), format="yuv420p")
+def frame_stamp(frame: av.VideoFrame) -> int | None:
+    """The counter stamped into a video frame (read from its luma, no
+    conversion), or None when it has none or is not yuv420p."""
+    luma = luma_view(frame)
+    return read_stamp(luma) if luma is not None else None

@@ -1,7 +1,10 @@
 """Frame access for research: taps, input transforms, input/output pairing,
 snapshots, frame iterators and recordings of a session.
 
-Everything here is fed from the media loop and does only cheap work there:
+The :class:`FrameHub` sits on both sides of the model: the pump hands it
+each input frame (:meth:`FrameHub.process_input`) before the frame is sent,
+and the output sink hands it each output frame (:meth:`FrameHub.on_output`)
+as it arrives. Both run on the media loop and do only cheap work there:
 callbacks, conversions and encoding run on tap workers or recorder threads.
 """
 
@@ -14,6 +17,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,51 +25,78 @@ import av
 import cv2
 import numpy as np
 
+from ..common.slot import LatestSlot
 from ..common.stamp import read_stamp
 from ..errors import CallbackError, DecartError, InvalidInputError
 from .convert import frame_to_rgb
-from .output import OutputSink
-from .recorder import Recorder
+from .meters import LatencyMeter
+from .recorder import RECORDINGS, SessionRecording
 from .taps import FrameInfo, Tap, TapSet
-from .track import FramePump
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FrameHub", "SessionRecording", "STREAMS"]
+__all__ = ["FrameHub", "FrameIterator", "SessionRecording", "DIRECTIONS"]
 
-STREAMS = ("input", "output")
-RECORD_STREAMS = ("output", "input", "side_by_side")
+#: The two directions of a session's frames (the ``stream=`` of ``on_frame``).
+DIRECTIONS = ("input", "output")
 _PAIR_HISTORY = 45  # input frames kept for pairing (1.5 s at 30 fps)
 
 
-_rgb = frame_to_rgb
+@dataclass(frozen=True)
+class _SentInput:
+    """An input frame kept to pair with the output the model makes of it."""
+
+    index: int
+    sent_at: float  # perf_counter()
+    rgb: np.ndarray
+    stamp: int | None
+
+
+def _check_direction(stream: str) -> None:
+    if stream not in DIRECTIONS:
+        raise InvalidInputError(f"stream must be one of {DIRECTIONS}, got {stream!r}")
+
+
+def _check_rate(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise InvalidInputError(f"{name} must be a positive number or None, got {value!r}")
+
+
+def _check_callable(callback: Any) -> None:
+    if not callable(callback):
+        raise InvalidInputError(f"callback must be callable, got {type(callback).__name__}")
 
 
 class FrameHub:
+    """The session's frames as research sees them.
+
+    :param loop: the media loop (errors are reported there).
+    :param fps: the model's frame rate (a recording's default rate).
+    :param latency: the session's latency meter (pairs unstamped outputs by time).
+    :param report: how a failing callback or transform is reported (the session's ``error`` event).
+    """
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        pump: FramePump | None,
-        sink: OutputSink,
+        fps: float,
+        latency: LatencyMeter,
         report: Callable[[DecartError], None],
     ) -> None:
         self._loop = loop
-        self._pump = pump
-        self._sink = sink
+        self._fps = fps
+        self._latency = latency
         self._report = report
         self.input_taps = TapSet()
         self.output_taps = TapSet()
         self.pair_taps = TapSet()
         self._transforms: list[Callable[..., Any]] = []
         self._transform_errors: set[tuple[int, str]] = set()
-        self._input_waiters: list[asyncio.Future[np.ndarray]] = []
-        self._history: collections.deque[tuple[int, float, np.ndarray, int | None]] = collections.deque(maxlen=_PAIR_HISTORY)
+        self._waiters: dict[str, list[asyncio.Future[Any]]] = {"input": [], "output": []}
+        self._history: collections.deque[_SentInput] = collections.deque(maxlen=_PAIR_HISTORY)
         self._recordings: list[SessionRecording] = []
         self._pairs_wanted = 0
-        if pump is not None:  # None: a view-only session has no input
-            pump.process = self._process_input
-            pump.needs_pixels = self.needs_input_pixels
-        sink.listeners.append(self._on_output)
+        self._iterators: weakref.WeakSet[FrameIterator] = weakref.WeakSet()
 
     # --------------------------------------------------------------- registry
 
@@ -76,26 +107,45 @@ class FrameHub:
         log.warning("%s", err)
         self._loop.call_soon_threadsafe(self._report, err)
 
-    def on_frame(self, callback: Callable[..., Any], stream: str = "output", *, transform: bool = False) -> None:
-        if not callable(callback):
-            raise InvalidInputError(f"callback must be callable, got {type(callback).__name__}")
-        if stream not in STREAMS:
-            raise InvalidInputError(f"stream must be one of {STREAMS}, got {stream!r}")
+    def on_frame(
+        self,
+        callback: Callable[..., Any],
+        stream: str = "output",
+        *,
+        transform: bool = False,
+        video_frame: bool = False,
+    ) -> Tap | None:
+        """Call ``callback(frame, info)`` for each frame of ``stream`` on a
+        worker of its own; returns its :class:`Tap` (None for a transform).
+
+        ``video_frame=True`` (output only) hands over the decoded
+        ``av.VideoFrame`` as it arrived (yuv420p, shared: read it, do not
+        change it) instead of an RGB array, with no conversion at all.
+        """
+        _check_callable(callback)
+        _check_direction(stream)
         if transform:
             if stream != "input":
                 raise InvalidInputError("transforms apply to stream='input' only (they change what the model sees)")
             if inspect.iscoroutinefunction(callback):
                 raise InvalidInputError("a transform must be a plain function returning an array (not async)")
             self._transforms = [*self._transforms, callback]
-            return
-        taps = self.input_taps if stream == "input" else self.output_taps
-        convert = (lambda rgb: (rgb,)) if stream == "input" else (lambda f: (_rgb(f),))
-        taps.add(Tap(callback, stream=stream, convert=convert, on_error=self._tap_error))
+            return None
+        if video_frame and stream != "output":
+            raise InvalidInputError("video_frame=True applies to stream='output' only (input frames are RGB arrays)")
+        if stream == "input":
+            taps, convert = self.input_taps, _as_is
+        else:
+            taps, convert = self.output_taps, (_as_is if video_frame else _to_rgb)
+        tap = Tap(callback, stream=stream, convert=convert, on_error=self._tap_error)
+        taps.add(tap)
+        return tap
 
-    def on_pair(self, callback: Callable[..., Any]) -> None:
-        if not callable(callback):
-            raise InvalidInputError(f"callback must be callable, got {type(callback).__name__}")
-        self.pair_taps.add(Tap(callback, stream="pair", convert=lambda p: (p[0], _rgb(p[1])), on_error=self._tap_error))
+    def on_pair(self, callback: Callable[..., Any]) -> Tap:
+        _check_callable(callback)
+        tap = Tap(callback, stream="pair", convert=lambda p: (p[0], frame_to_rgb(p[1])), on_error=self._tap_error)
+        self.pair_taps.add(tap)
+        return tap
 
     def off(self, callback: Callable[..., Any]) -> bool:
         """Remove a callback from every stream; True if it was registered."""
@@ -109,7 +159,7 @@ class FrameHub:
         """True while anything here reads input frames as RGB."""
         return bool(
             self._transforms or self.input_taps or self.pair_taps or self._pairs_wanted
-            or self._input_waiters or any(r.streams == "input" for r in self._recordings)
+            or self._waiters["input"] or any(r.streams == "input" for r in self._recordings)
         )
 
     @property
@@ -118,21 +168,18 @@ class FrameHub:
 
     # ------------------------------------------------------------ input path
 
-    async def _process_input(self, rgb: np.ndarray, index: int, t: float) -> np.ndarray:
+    async def process_input(self, rgb: np.ndarray, index: int, t: float) -> np.ndarray:
+        """The pump's input frame through the transforms, to the input taps,
+        waiters and recordings; returns the frame to send."""
         for transform in self._transforms:
             rgb = await self._loop.run_in_executor(None, self._apply_transform, transform, rgb, index, t)
         wants_history = bool(self.pair_taps) or self._pairs_wanted > 0
-        if self.input_taps or wants_history or self._input_waiters or self._recordings:
+        if self.input_taps or wants_history or self._waiters["input"] or self._recordings:
             stamp = read_stamp(rgb)
-            info = FrameInfo("input", index, int(round(t * 90_000)), time.time(), stamp)
-            self.input_taps.offer(rgb, info)
+            self.input_taps.offer(rgb, FrameInfo("input", index, int(round(t * 90_000)), time.time(), stamp))
             if wants_history:
-                self._history.append((index, time.perf_counter(), rgb, stamp))
-            if self._input_waiters:
-                waiters, self._input_waiters = self._input_waiters, []
-                for fut in waiters:
-                    if not fut.done():
-                        fut.set_result(rgb)
+                self._history.append(_SentInput(index, time.perf_counter(), rgb, stamp))
+            self._resolve_waiters("input", rgb)
             for rec in self._recordings:
                 if rec.streams == "input":
                     rec.offer(rgb)
@@ -144,7 +191,7 @@ class FrameHub:
             rgb = rgb.copy()  # sources share read-only frames; transforms may draw in place
         try:
             out = transform(rgb, info)
-        except Exception as exc:  # noqa: BLE001 - the original frame goes on
+        except Exception as exc:  # noqa: BLE001 - reported; the original frame goes on
             self._transform_failed(transform, exc)
             return rgb
         if out is None:
@@ -171,68 +218,71 @@ class FrameHub:
 
     # ----------------------------------------------------------- output path
 
-    def _on_output(self, frame: av.VideoFrame, counter: int | None) -> None:
-        info = None
+    def on_output(self, frame: av.VideoFrame, counter: int | None, index: int) -> None:
+        """The output sink's frame: to the output taps, waiters, pairs and recordings."""
         if self.output_taps:
-            info = FrameInfo("output", self._sink.frames_received, frame.pts, time.time(), counter)
-            self.output_taps.offer(frame, info)
+            self.output_taps.offer(frame, FrameInfo("output", index, frame.pts, time.time(), counter))
+        self._resolve_waiters("output", frame)
         pair = None
         if self.pair_taps or self._pairs_wanted:
             pair = self._match(counter)
         if pair is not None and self.pair_taps:
-            index, matched_by, rgb = pair
-            self.pair_taps.offer((rgb, frame), FrameInfo("pair", index, frame.pts, time.time(), counter, matched_by))
+            sent, matched_by = pair
+            self.pair_taps.offer((sent.rgb, frame), FrameInfo("pair", sent.index, frame.pts, time.time(), counter, matched_by))
         for rec in self._recordings:
             if rec.streams == "output":
                 rec.offer(frame)
             elif rec.streams == "side_by_side" and pair is not None:
-                rec.offer((pair[2], frame))
+                rec.offer((pair[0].rgb, frame))
 
-    def _match(self, counter: int | None) -> tuple[int, str, np.ndarray] | None:
+    def _match(self, counter: int | None) -> tuple[_SentInput, str] | None:
         """The input that produced an output: by stamp when it has one, else
         the input sent about one measured latency ago (approximate)."""
         if not self._history:
             return None
         if counter is not None:
-            for index, _, rgb, stamp in reversed(self._history):
-                if stamp == counter:
-                    return index, "stamp", rgb
+            for sent in reversed(self._history):
+                if sent.stamp == counter:
+                    return sent, "stamp"
             return None  # the exact input is known and gone: no guessing
-        latencies = self._sink.latencies
-        delay = float(np.median(np.fromiter(latencies, float))) if latencies else 0.0
-        target = time.perf_counter() - delay
-        index, _, rgb, _ = min(self._history, key=lambda h: abs(h[1] - target))
-        return index, "time", rgb
+        target = time.perf_counter() - (self._latency.median_s() or 0.0)
+        return min(self._history, key=lambda s: abs(s.sent_at - target)), "time"
 
     # ------------------------------------------------------- pull-style access
 
-    async def next_frame(self, stream: str) -> np.ndarray:
-        """The next frame of ``stream`` (runs on the media loop)."""
-        if stream == "output":
-            return await self._loop.run_in_executor(None, _rgb, await self._sink.next_frame())
-        if stream == "input":
-            fut: asyncio.Future[np.ndarray] = self._loop.create_future()
-            self._input_waiters.append(fut)
-            return (await fut).copy()
-        raise InvalidInputError(f"stream must be one of {STREAMS}, got {stream!r}")
+    def _resolve_waiters(self, stream: str, frame: Any) -> None:
+        waiters = self._waiters[stream]
+        if waiters:
+            self._waiters[stream] = []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(frame)
 
-    def iterate(self, stream: str, max_fps: float | None) -> FrameIterator:
+    async def next_frame(self, stream: str) -> np.ndarray:
+        """The next frame of ``stream`` as RGB (runs on the media loop)."""
+        _check_direction(stream)
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._waiters[stream].append(fut)
+        frame = await fut
+        if stream == "output":
+            return await self._loop.run_in_executor(None, frame_to_rgb, frame)
+        return frame.copy()
+
+    def iterate(self, stream: str, max_fps: float | None, *, with_info: bool = True) -> FrameIterator:
         """Newest-wins frames for an ``async for`` on the caller's loop."""
-        if stream not in STREAMS:
-            raise InvalidInputError(f"stream must be one of {STREAMS}, got {stream!r}")
-        if max_fps is not None and (isinstance(max_fps, bool) or not isinstance(max_fps, (int, float)) or max_fps <= 0):
-            raise InvalidInputError(f"max_fps must be a positive number or None, got {max_fps!r}")
-        return FrameIterator(self, stream, max_fps)
+        _check_direction(stream)
+        _check_rate("max_fps", max_fps)
+        it = FrameIterator(self, stream, max_fps, with_info=with_info)
+        self._iterators.add(it)
+        return it
 
     # ---------------------------------------------------------------- records
 
     def record(self, path: str | Path, streams: str, fps: float | None) -> SessionRecording:
-        if streams not in RECORD_STREAMS:
-            raise InvalidInputError(f"streams must be one of {RECORD_STREAMS}, got {streams!r}")
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0):
-            raise InvalidInputError(f"fps must be a positive number or None, got {fps!r}")
-        model_fps = self._pump.fps if self._pump is not None else 30.0
-        rec = SessionRecording(self, Path(path), streams, float(fps) if fps else None, model_fps)
+        if streams not in RECORDINGS:
+            raise InvalidInputError(f"streams must be one of {RECORDINGS}, got {streams!r}")
+        _check_rate("fps", fps)
+        rec = SessionRecording(Path(path), streams, float(fps) if fps else None, self._fps, on_stop=self._forget)
         self._recordings = [*self._recordings, rec]
         if streams == "side_by_side":
             self._pairs_wanted += 1
@@ -245,9 +295,12 @@ class FrameHub:
                 self._pairs_wanted -= 1
 
     def close(self) -> None:
+        """Stop every tap (joining their workers), iterator and recording."""
         for taps in (self.input_taps, self.output_taps, self.pair_taps):
             taps.close()
         self._transforms = []
+        for it in list(self._iterators):
+            it.close()
         for rec in list(self._recordings):
             try:
                 rec.stop()
@@ -256,104 +309,37 @@ class FrameHub:
         self._history.clear()
 
 
-def _side_by_side(pair: tuple[np.ndarray, av.VideoFrame]) -> np.ndarray:
-    src, out = pair[0], _rgb(pair[1])
-    h, w = out.shape[:2]
-    half = (w // 2 - (w // 2) % 2, h // 2 - (h // 2) % 2)
-    return np.hstack([
-        cv2.resize(src, half, interpolation=cv2.INTER_AREA),
-        cv2.resize(out, half, interpolation=cv2.INTER_AREA),
-    ])
+def _as_is(frame: Any) -> tuple[Any]:
+    return (frame,)
 
 
-class SessionRecording:
-    """A recording of one stream of a session; ``stop()`` finishes the file."""
-
-    def __init__(self, hub: FrameHub, path: Path, streams: str, cap: float | None, model_fps: float) -> None:
-        self._hub = hub
-        self.streams = streams
-        #: The cap on frames per second, or None to keep every frame.
-        self.fps = cap
-        self._gap = 1.0 / cap if cap else 0.0
-        self._next = 0.0
-        prepare = _side_by_side if streams == "side_by_side" else None
-        self._recorder = Recorder(path, fps=cap or model_fps, prepare=prepare)
-
-    @property
-    def path(self) -> Path:
-        return self._recorder.path
-
-    @property
-    def frames_written(self) -> int:
-        return self._recorder.frames_written
-
-    @property
-    def frames_dropped(self) -> int:
-        return self._recorder.frames_dropped
-
-    def offer(self, item: Any) -> None:
-        now = time.perf_counter()
-        if self._gap:
-            # at most ``fps`` frames a second, on average (jitter does not starve it)
-            if now < self._next:
-                return
-            self._next = max(self._next + self._gap, now - self._gap)
-        self._recorder.write(item, now)
-
-    def stop(self) -> Path:
-        """Finish the file and return its path; idempotent."""
-        self._hub._forget(self)
-        path = self._recorder.stop()
-        if self._recorder.error is not None:
-            raise InvalidInputError(f"recording to {path} failed: {self._recorder.error}") from self._recorder.error
-        return path
-
-    def __enter__(self) -> SessionRecording:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def _to_rgb(frame: av.VideoFrame) -> tuple[np.ndarray]:
+    return (frame_to_rgb(frame),)
 
 
 class FrameIterator:
-    """``async for`` over a stream's newest frames. Its tap is removed when
-    the loop ends (``break`` drops the iterator), on ``close()``, or when the
-    session closes."""
+    """``async for`` over a stream's newest frames, ``(frame, info)`` or with
+    ``with_info=False`` the frames alone. Its tap is removed when the loop
+    ends (``break`` drops the iterator), on ``close()``, or when the session
+    closes (a waiting ``async for`` then ends)."""
 
-    def __init__(self, hub: FrameHub, stream: str, max_fps: float | None) -> None:
+    def __init__(self, hub: FrameHub, stream: str, max_fps: float | None, *, with_info: bool = True) -> None:
         self._hub = hub
+        self._stream = stream
+        self._with_info = with_info
         self._gap = 1.0 / max_fps if max_fps else 0.0
         self._last = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[np.ndarray, FrameInfo]] | None = None
-        self._stream = stream
+        self._slot: LatestSlot[tuple[np.ndarray, FrameInfo]] = LatestSlot()
         self._closed = False
         self._callback: Callable[..., Any] | None = None
-
-    def _deliver(self, frame: np.ndarray, info: FrameInfo) -> None:
-        loop, queue = self._loop, self._queue
-        if loop is None or queue is None or loop.is_closed():
-            return
-
-        def put_newest() -> None:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait((frame, info))
-
-        try:
-            loop.call_soon_threadsafe(put_newest)
-        except RuntimeError:  # the consumer's loop closed
-            pass
 
     def __aiter__(self) -> FrameIterator:
         return self
 
-    async def __anext__(self) -> tuple[np.ndarray, FrameInfo]:
+    async def __anext__(self) -> Any:
         if self._closed:
             raise StopAsyncIteration
-        if self._queue is None:
-            self._loop = asyncio.get_running_loop()
-            self._queue = asyncio.Queue(maxsize=1)
+        if self._callback is None:
             # the tap holds the iterator weakly, so dropping the iterator (a
             # ``break``) finalises it and removes the tap
             ref = weakref.ref(self)
@@ -361,28 +347,30 @@ class FrameIterator:
             def deliver(frame: np.ndarray, info: FrameInfo) -> None:
                 it = ref()
                 if it is not None:
-                    it._deliver(frame, info)
+                    it._slot.put((frame, info))
 
             self._callback = deliver
             self._hub.on_frame(deliver, self._stream)
-        frame, info = await self._queue.get()
+        item = await self._slot.take_async()
+        if item is None:
+            raise StopAsyncIteration  # closed while waiting
         if self._gap:
             wait = self._gap - (time.monotonic() - self._last)
             if wait > 0:
                 await asyncio.sleep(wait)
-                if not self._queue.empty():
-                    frame, info = self._queue.get_nowait()
+                item = self._slot.take_nowait() or item
         self._last = time.monotonic()
-        return frame, info
+        return item if self._with_info else item[0]
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._slot.close()
             if self._callback is not None:
                 self._hub.off(self._callback)
 
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - finaliser
-            pass
+        except Exception:  # noqa: BLE001 - a finaliser must not raise; say why it could not close
+            log.debug("a dropped frame iterator did not close cleanly", exc_info=True)

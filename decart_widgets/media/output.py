@@ -1,84 +1,59 @@
-"""The receiving end of a session: counts frames, measures latency from the
-counter stamp, keeps the newest frame and wakes whoever waits for one.
+"""The receiving end of a session: every model output frame passes here on
+the media loop, is counted and timed (its stamp gives the end-to-end
+latency), and goes on to the frame hub given to the constructor.
 
-Runs on the media loop for every received frame, so it does only cheap work:
-the stamp is read from the luma plane without converting the frame.
+It does only cheap work: the stamp is read from the luma plane without
+converting the frame.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import time
 from collections.abc import Callable
 
 import av
-import numpy as np
 
-from ..common.stamp import read_stamp
+from .convert import frame_stamp
+from .meters import LatencyMeter, RateMeter
 
-__all__ = ["OutputSink", "luma_view"]
+__all__ = ["OutputSink", "OutputConsumer"]
 
-
-def luma_view(frame: av.VideoFrame) -> np.ndarray | None:
-    """The Y plane of a yuv420p frame as a (height, width) view, no copy."""
-    if frame.format.name not in ("yuv420p", "yuvj420p"):
-        return None
-    plane = frame.planes[0]
-    buf = np.frombuffer(memoryview(plane), np.uint8)
-    return buf.reshape(frame.height, plane.line_size)[:, : frame.width]
+#: Where each output frame goes next: ``(frame, stamp or None, index)``,
+#: index being the count of frames received so far (1 for the first).
+OutputConsumer = Callable[[av.VideoFrame, "int | None", int], None]
 
 
 class OutputSink:
-    def __init__(self, sent_time: Callable[[int], float | None]) -> None:
-        self._sent_time = sent_time
+    def __init__(self, latency: LatencyMeter, on_frame: OutputConsumer | None = None) -> None:
+        self._latency = latency
+        self._on_frame = on_frame
         self.frames_received = 0
+        #: perf_counter() when the first output frame arrived.
         self.first_frame_at: float | None = None
-        self.latest: av.VideoFrame | None = None
-        self.latest_stamp: int | None = None
-        #: Recent end-to-end latencies in seconds (stamped frames only).
-        self.latencies: collections.deque[float] = collections.deque(maxlen=600)
-        self._arrivals: collections.deque[float] = collections.deque(maxlen=120)
-        self._waiters: list[asyncio.Future[av.VideoFrame]] = []
-        self.listeners: list[Callable[[av.VideoFrame, int | None], None]] = []
+        self._arrivals = RateMeter()
+
+    @property
+    def latencies(self) -> collections.deque[float]:
+        """Recent end-to-end latencies in seconds (stamped frames only)."""
+        return self._latency.latencies
 
     def push(self, frame: av.VideoFrame) -> None:
         now = time.perf_counter()
         self.frames_received += 1
         if self.first_frame_at is None:
             self.first_frame_at = now
-        self._arrivals.append(now)
-        luma = luma_view(frame)
-        counter = read_stamp(luma) if luma is not None else None
-        self.latest_stamp = counter
+        self._arrivals.tick(now)
+        counter = frame_stamp(frame)
         if counter is not None:
-            sent = self._sent_time(counter)
-            if sent is not None:
-                self.latencies.append(now - sent)
-        self.latest = frame
-        if self._waiters:
-            waiters, self._waiters = self._waiters, []
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(frame)
-        for listener in self.listeners:
-            listener(frame, counter)
-
-    def next_frame(self) -> asyncio.Future[av.VideoFrame]:
-        fut: asyncio.Future[av.VideoFrame] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        return fut
+            self._latency.received(counter, now)
+        if self._on_frame is not None:
+            self._on_frame(frame, counter, self.frames_received)
 
     def fps(self, window: float = 2.0) -> float:
         """Frames per second over the last ``window`` seconds."""
-        now = time.perf_counter()
-        recent = [t for t in self._arrivals if now - t <= window]
-        if len(recent) < 2:
-            return 0.0
-        span = recent[-1] - recent[0]
-        return (len(recent) - 1) / span if span > 0 else 0.0
+        return self._arrivals.rate(window)
 
     def latency_ms(self) -> float | None:
-        if not self.latencies:
-            return None
-        return float(np.median(np.fromiter(self.latencies, float)) * 1000)
+        median = self._latency.median_s()
+        return None if median is None else median * 1000

@@ -1,6 +1,10 @@
 """MP4 recording (H.264 via PyAV) on a writer thread of its own, so encoding
 never runs on the media loop.
 
+:class:`Recorder` writes the file; :class:`SessionRecording` is what
+``session.record()`` returns: one recording of a session's input, output or
+both side by side, at a capped rate, fed by the session's frame hub.
+
 Timestamps come from the wall clock at which frames were handed in and are
 forced strictly increasing, so pauses (a reconnect) show as pauses and the
 muxer never sees a non-monotonic dts.
@@ -21,11 +25,15 @@ import av
 import cv2
 import numpy as np
 
-from .convert import frame_copy_yuv, ndarray_to_frame
+from ..errors import InvalidInputError
+from .convert import frame_copy_yuv, frame_to_rgb, ndarray_to_frame
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "SessionRecording", "RECORDINGS"]
+
+#: What a session can record (the ``streams=`` of ``session.record``).
+RECORDINGS = ("output", "input", "side_by_side")
 
 _TIME_BASE = fractions.Fraction(1, 1000)  # milliseconds
 _STOP = object()
@@ -55,6 +63,7 @@ class Recorder:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._t0: float | None = None
         self._last_pts = -1
+        #: Frames encoded into the file so far.
         self.frames_written = 0
         #: Frames not recorded because the encoder fell behind by ``max_queue``.
         self.frames_dropped = 0
@@ -80,6 +89,11 @@ class Recorder:
             self._queue.put_nowait((item, pts))
         except queue.Full:
             self.frames_dropped += 1
+
+    @property
+    def frames_pending(self) -> int:
+        """Frames handed in and not written yet."""
+        return self._queue.qsize()
 
     def _run(self) -> None:
         container = None
@@ -134,6 +148,9 @@ class Recorder:
         if first:
             self._queue.put(_STOP)
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("recording to %s still encoding %.0f s after stop (left to a daemon thread)",
+                        self.path, timeout)
         return self.path
 
     def __enter__(self) -> Recorder:
@@ -150,3 +167,81 @@ def _to_yuv_frame(data: np.ndarray | av.VideoFrame, width: int, height: int) -> 
     if data.shape[:2] != (height, width):
         data = cv2.resize(data, (width, height), interpolation=cv2.INTER_AREA)
     return ndarray_to_frame(data)
+
+
+def _side_by_side(pair: tuple[np.ndarray, av.VideoFrame]) -> np.ndarray:
+    src, out = pair[0], frame_to_rgb(pair[1])
+    h, w = out.shape[:2]
+    half = (w // 2 - (w // 2) % 2, h // 2 - (h // 2) % 2)
+    return np.hstack([
+        cv2.resize(src, half, interpolation=cv2.INTER_AREA),
+        cv2.resize(out, half, interpolation=cv2.INTER_AREA),
+    ])
+
+
+class SessionRecording:
+    """A recording of a session's ``"output"``, ``"input"`` or ``"side_by_side"``;
+    ``stop()`` finishes the file (also a context manager).
+
+    :param on_stop: told once the recording stops (the hub stops feeding it).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        streams: str,
+        cap: float | None,
+        model_fps: float,
+        on_stop: Callable[[SessionRecording], None],
+    ) -> None:
+        self._on_stop = on_stop
+        #: What is recorded: ``"output"``, ``"input"`` or ``"side_by_side"``.
+        self.streams = streams
+        #: The cap on frames per second, or None to keep every frame.
+        self.fps = cap
+        self._gap = 1.0 / cap if cap else 0.0
+        self._next = 0.0
+        prepare = _side_by_side if streams == "side_by_side" else None
+        self._recorder = Recorder(path, fps=cap or model_fps, prepare=prepare)
+
+    @property
+    def path(self) -> Path:
+        return self._recorder.path
+
+    @property
+    def frames_written(self) -> int:
+        """Frames encoded into the file so far."""
+        return self._recorder.frames_written
+
+    @property
+    def frames_pending(self) -> int:
+        """Frames taken for the file and not encoded yet."""
+        return self._recorder.frames_pending
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames not recorded because the encoder fell behind."""
+        return self._recorder.frames_dropped
+
+    def offer(self, item: Any) -> None:
+        now = time.perf_counter()
+        if self._gap:
+            # at most ``fps`` frames a second, on average (jitter does not starve it)
+            if now < self._next:
+                return
+            self._next = max(self._next + self._gap, now - self._gap)
+        self._recorder.write(item, now)
+
+    def stop(self) -> Path:
+        """Finish the file and return its path; idempotent."""
+        self._on_stop(self)
+        path = self._recorder.stop()
+        if self._recorder.error is not None:
+            raise InvalidInputError(f"recording to {path} failed: {self._recorder.error}") from self._recorder.error
+        return path
+
+    def __enter__(self) -> SessionRecording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,10 +1,12 @@
 """Frame sources: what a session sends to the model.
 
 A source produces ``HxWx3 uint8`` RGB frames at the size it is configured
-for. The session's track does the pacing (the model's fps) and asks the
+for. The session's pump does the pacing (the model's fps) and asks the
 source for a frame each tick, so a source never needs its own clock.
-Further sources (file, numpy, image, camera, browser) plug in by
-implementing :class:`Source`.
+Further sources (file, numpy, image, camera) plug in by implementing
+:class:`Source`. A source whose frames arrive from outside at their own
+pace (the browser camera) implements :class:`LiveSource` instead: the pump
+then sends each frame as it arrives.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,7 +22,7 @@ import numpy as np
 from ..common.stamp import stamp
 from ..errors import InvalidInputError
 
-__all__ = ["Source", "TestPatternSource"]
+__all__ = ["Source", "LiveSource", "TestPatternSource"]
 
 DEFAULT_LABEL = "decart-widgets test pattern"
 _PREPARE_LOCK = threading.Lock()
@@ -48,6 +51,28 @@ class Source:
 
     def close(self) -> None:
         pass
+
+
+class LiveSource(Source):
+    """A source whose frames arrive on their own clock (a browser camera).
+
+    The pump sends a live source's frames as they arrive, at most ``fps`` a
+    second, instead of on a clock of its own: two free-running 30 fps clocks
+    beat against each other (a repeated frame here, a dropped one there)
+    and a frame would wait up to a frame interval for the next tick. With
+    no new frame for a while the pump sends the last one again.
+    """
+
+    async def wait_frame(self, timeout: float) -> bool:
+        """Wait until a new frame is there (True) or ``timeout`` passes (False)."""
+        raise NotImplementedError
+
+    async def read_frame(self, index: int, t: float) -> Any:
+        """The newest frame as received, when it can go to the encoder as it
+        is (a yuv420p ``av.VideoFrame`` of the configured size); else None,
+        and the pump calls :meth:`read`. Asked only while nothing in the
+        kernel needs the pixels; it saves a yuv→RGB→yuv round trip."""
+        return None
 
 
 class TestPatternSource(Source):

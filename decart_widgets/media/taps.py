@@ -1,9 +1,9 @@
 """Frame taps: numpy callbacks that never slow the video.
 
-Each tap has a worker thread and a one-frame slot. The media loop drops the
-newest frame into the slot and moves on; the worker converts it (yuv → RGB
-happens there, not on the media loop) and calls the callback. A frame that
-arrives while the previous one still waits replaces it and counts as
+Each tap has a worker thread and a newest-wins slot. The media loop drops
+the newest frame into the slot and moves on; the worker converts it (yuv →
+RGB happens there, not on the media loop) and calls the callback. A frame
+that arrives while the previous one still waits replaces it and counts as
 skipped: a slow callback sees the newest frames, never a backlog.
 """
 
@@ -15,9 +15,12 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ..common.fanout import FanOut
+from ..common.slot import LatestSlot
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,13 @@ class FrameInfo:
 
 
 class Tap:
-    """One callback fed newest-wins on its own worker thread."""
+    """One callback fed newest-wins on its own worker thread.
+
+    ``on_frame`` and ``on_pair`` return it, so a caller can read how its
+    callback keeps up: :attr:`offered`, :attr:`delivered`, :attr:`skipped`.
+    The tap's owner (the session's frame hub) stops it with :meth:`close`,
+    which joins the worker.
+    """
 
     def __init__(
         self,
@@ -60,43 +69,41 @@ class Tap:
         self._convert = convert
         self._on_error = on_error
         self._is_async = inspect.iscoroutinefunction(callback)
-        self._cond = threading.Condition()
-        self._slot: tuple[Any, FrameInfo] | None = None
-        self._closed = False
-        #: Frames handed to the tap.
-        self.offered = 0
+        self._slot: LatestSlot[tuple[Any, FrameInfo]] = LatestSlot()
         #: Frames the callback was given.
         self.delivered = 0
-        #: Frames that were replaced by newer ones before the callback was free.
-        self.skipped = 0
         #: Seconds the callback took, last call.
         self.last_duration = 0.0
         self._error_kinds: set[str] = set()
         self._thread = threading.Thread(target=self._run, name=f"decart-tap-{next(_ids)}", daemon=True)
         self._thread.start()
 
+    @property
+    def offered(self) -> int:
+        """Frames handed to the tap."""
+        return self._slot.puts
+
+    @property
+    def skipped(self) -> int:
+        """Frames replaced by newer ones before the callback was free."""
+        return self._slot.replaced
+
+    @property
+    def running(self) -> bool:
+        """True until the tap is closed and its worker has ended."""
+        return self._thread.is_alive()
+
     def offer(self, payload: Any, info: FrameInfo) -> None:
         """Hand in a frame; never blocks (called on the media loop)."""
-        with self._cond:
-            if self._closed:
-                return
-            self.offered += 1
-            if self._slot is not None:
-                self.skipped += 1
-            self._slot = (payload, info)
-            self._cond.notify()
+        self._slot.put((payload, info))
+
+    __call__ = offer  # a tap is a subscriber of its stream's fan-out
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop() if self._is_async else None
         try:
-            while True:
-                with self._cond:
-                    while self._slot is None and not self._closed:
-                        self._cond.wait()
-                    if self._closed:
-                        return
-                    payload, info = self._slot  # type: ignore[misc]
-                    self._slot = None
+            while (item := self._slot.take()) is not None:
+                payload, info = item
                 t0 = time.perf_counter()
                 try:
                     args = self._convert(payload)
@@ -115,19 +122,20 @@ class Tap:
                 loop.close()
 
     def close(self, timeout: float = 5.0) -> None:
-        with self._cond:
-            self._closed = True
-            self._slot = None
-            self._cond.notify()
+        """Stop the worker (a frame waiting is dropped) and join it."""
+        self._slot.close()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                name = getattr(self.callback, "__qualname__", repr(self.callback))
+                log.warning("frame callback %s still running %.0f s after its tap closed", name, timeout)
 
 
 class TapSet:
-    """The taps of one stream; iteration-safe while taps come and go."""
+    """The taps of one stream: offered each frame, in the order they came."""
 
     def __init__(self) -> None:
-        self._taps: tuple[Tap, ...] = ()
+        self._taps: FanOut[Tap] = FanOut()
         self._lock = threading.Lock()
         self._skipped_by_removed = 0
 
@@ -138,29 +146,26 @@ class TapSet:
         return iter(self._taps)
 
     def add(self, tap: Tap) -> None:
-        with self._lock:
-            self._taps = (*self._taps, tap)
+        self._taps.subscribe(tap)
 
     def remove(self, callback: Callable[..., Any]) -> list[Tap]:
-        with self._lock:
-            gone = [t for t in self._taps if t.callback is callback]
-            self._taps = tuple(t for t in self._taps if t.callback is not callback)
-        for tap in gone:
-            tap.close()
-            self._skipped_by_removed += tap.skipped
+        """Close and drop the taps of ``callback``; returns them."""
+        gone = self._taps.remove_where(lambda tap: tap.callback is callback)
+        self._retire(gone)
         return gone
 
     def offer(self, payload: Any, info: FrameInfo) -> None:
-        for tap in self._taps:
-            tap.offer(payload, info)
+        self._taps.emit(payload, info)
 
     @property
     def skipped(self) -> int:
         return self._skipped_by_removed + sum(t.skipped for t in self._taps)
 
     def close(self) -> None:
-        with self._lock:
-            taps, self._taps = self._taps, ()
+        self._retire(self._taps.clear())
+
+    def _retire(self, taps: Sequence[Tap]) -> None:
         for tap in taps:
             tap.close()
-            self._skipped_by_removed += tap.skipped
+            with self._lock:
+                self._skipped_by_removed += tap.skipped

@@ -10,7 +10,6 @@ The source can be swapped without renegotiation (``replace_source``).
 from __future__ import annotations
 
 import asyncio
-import collections
 import fractions
 import logging
 import time
@@ -22,19 +21,25 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..common.stamp import read_stamp
-from .convert import ndarray_to_frame, rgb_to_i420
-from .output import luma_view
-from .sources import Source
+from ..common.yuv import rgb_to_i420
+from .convert import frame_stamp, ndarray_to_frame
+from .meters import LatencyMeter, RateMeter
+from .sources import LiveSource, Source
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FramePump", "PumpTrack", "ndarray_to_frame", "VIDEO_CLOCK_RATE"]
+__all__ = ["FramePump", "PumpTrack", "VIDEO_CLOCK_RATE", "Mirror"]
 
 VIDEO_CLOCK_RATE = 90_000
 _TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
-_STAMP_HISTORY = 1024
 #: Seconds a live source may stay silent before its last frame is sent again.
 LIVE_REPEAT_AFTER = 0.5
+
+#: ``True``, ``False`` or ``"auto"`` (mirror sources that say they are selfie cameras).
+Mirror = bool | str
+#: Awaited with (rgb, index, t); returns the frame to send (the session's
+#: transforms and input taps: :meth:`FrameHub.process_input`).
+Process = Callable[[np.ndarray, int, float], Awaitable[np.ndarray]]
 
 
 class FramePump:
@@ -42,29 +47,45 @@ class FramePump:
 
     Per tick: read the source, mirror if asked, run ``process`` (the session's
     transforms and input taps), note when a stamped frame left, convert.
+    This is the one place frames are mirrored.
+
+    :param mirror: ``True``, ``False`` or ``"auto"`` (mirror the frames of a
+        source whose ``mirror_default`` is true, asked frame by frame).
+    :param process: where each RGB frame goes before it is sent.
+    :param needs_pixels: whether anything needs the RGB pixels of input
+        frames (taps, transforms...); while not, a live source's ready-made
+        frames go to the encoder as they are.
+    :param latency: notes when each stamped frame left (a meter of its own by default).
     """
 
-    def __init__(self, source: Source, width: int, height: int, fps: float) -> None:
+    def __init__(
+        self,
+        source: Source,
+        width: int,
+        height: int,
+        fps: float,
+        *,
+        mirror: Mirror = False,
+        process: Process | None = None,
+        needs_pixels: Callable[[], bool] | None = None,
+        latency: LatencyMeter | None = None,
+    ) -> None:
         self._stopped = False
         self._width, self._height, self._fps = width, height, fps
         source.configure(width, height, fps)
         self._source = source
         self._start: float | None = None
         self._index = 0
-        #: ``True``, ``False`` or ``"auto"`` (mirror sources that say they are selfie cameras).
-        self.mirror_mode: bool | str = False
-        #: Awaited with (rgb, index, t); returns the frame to send.
-        self.process: Callable[[np.ndarray, int, float], Awaitable[np.ndarray]] | None = None
-        #: Whether anything needs the RGB pixels of input frames (taps,
-        #: transforms...); when not, a source's ready-made frames skip RGB.
-        self.needs_pixels: Callable[[], bool] = lambda: True
+        self._mirror: Mirror = mirror
+        self._process = process
+        self._needs_pixels = needs_pixels if needs_pixels is not None else (lambda: True)
+        self.latency = latency if latency is not None else LatencyMeter()
         #: Frames handed to the encoder.
         self.frames_sent = 0
         #: Ticks where the sender was late by more than a frame and skipped ahead.
         self.ticks_skipped = 0
-        self._sent_at: collections.deque[float] = collections.deque(maxlen=120)
-        # stamp counter -> perf_counter() when that frame was handed out
-        self._stamp_times: dict[int, float] = {}
+        self._sent = RateMeter()
+        self._last_sent: float | None = None
 
     @property
     def source(self) -> Source:
@@ -80,9 +101,10 @@ class FramePump:
 
     @property
     def mirror(self) -> bool:
-        if self.mirror_mode == "auto":
-            return bool(getattr(self._source, "mirror_default", False))
-        return bool(self.mirror_mode)
+        """Whether the current frame is mirrored (``"auto"`` asks the source)."""
+        if self._mirror == "auto":
+            return bool(self._source.mirror_default)
+        return bool(self._mirror)
 
     def replace_source(self, source: Source) -> Source:
         """Swap the source between two frames; returns the old one (not closed)."""
@@ -92,14 +114,10 @@ class FramePump:
 
     def sent_time(self, counter: int) -> float | None:
         """perf_counter() at which the frame stamped ``counter`` was sent."""
-        return self._stamp_times.get(counter)
+        return self.latency.sent_time(counter)
 
     def fps_sent(self, window: float = 2.0) -> float:
-        now = time.perf_counter()
-        recent = [t for t in self._sent_at if now - t <= window]
-        if len(recent) < 2 or recent[-1] == recent[0]:
-            return 0.0
-        return (len(recent) - 1) / (recent[-1] - recent[0])
+        return self._sent.rate(window)
 
     def track(self) -> PumpTrack:
         """A new track for one peer connection."""
@@ -112,62 +130,69 @@ class FramePump:
     async def next_i420(self) -> tuple[np.ndarray | av.VideoFrame, float]:
         """The next frame for a consumer that takes I420 (the LiveKit link):
         frames made from RGB as a packed ``(h * 3 / 2, w)`` array, without a
-        PyAV frame in between; a source's ready-made frame as it is. With the
-        frame's time in seconds since the stream started."""
+        PyAV frame in between; a live source's ready-made frame as it is.
+        With the frame's time in seconds since the stream started."""
         return await self._next(rgb_to_i420)
 
     async def _next(self, convert: Callable[[np.ndarray], Any]) -> tuple[Any, float]:
         if self._stopped:
             raise MediaStreamError
+        source = self._source
         now = time.perf_counter()
-        wait_frame = getattr(self._source, "wait_frame", None)
         if self._start is None:
-            self._start = now
-        elif wait_frame is not None:
-            # a live source (the browser camera): send each frame as it arrives,
-            # at most fps a second; with none for a while, repeat the last one
-            gap = 0.9 / self._fps - (now - self._sent_at[-1] if self._sent_at else 1.0)
-            if gap > 0:
-                await asyncio.sleep(gap)
-            await wait_frame(LIVE_REPEAT_AFTER)
-            now = time.perf_counter()
-            self._index = max(self._index, int((now - self._start) * self._fps))
+            self._start = start = now
         else:
-            due = self._start + self._index / self._fps
-            if due > now:
-                await asyncio.sleep(due - now)
-            elif now - due > 1.0 / self._fps:
-                # late by more than a frame (busy machine, reconnect): skip ahead, no burst
-                missed = int((now - due) * self._fps)
-                self._index += missed
-                self.ticks_skipped += missed
+            start = self._start
+            if isinstance(source, LiveSource):
+                await self._wait_live(source)
+                now = time.perf_counter()
+                self._index = max(self._index, int((now - start) * self._fps))
+            else:
+                await self._wait_tick(start, now)
         index = self._index
         self._index += 1
-        t = index / self._fps if wait_frame is None else now - self._start
-        read_frame = getattr(self._source, "read_frame", None)
-        if read_frame is not None and not self.mirror and not self.needs_pixels():
-            ready = await read_frame(index, t)
-            if ready is not None:
-                luma = luma_view(ready)
-                return self._sent(ready, read_stamp(luma) if luma is not None else None, t), t
-        rgb = await self._source.read(index, t)
+        t = now - start if isinstance(source, LiveSource) else index / self._fps
+        if isinstance(source, LiveSource) and not self._needs_pixels():
+            ready = await source.read_frame(index, t)
+            if ready is not None and not self.mirror:
+                return self._send(ready, frame_stamp(ready), t), t
+        rgb = await source.read(index, t)
         if self.mirror:
             rgb = rgb[:, ::-1]
-        if self.process is not None:
-            rgb = await self.process(rgb, index, t)
-        return self._sent(convert(rgb), read_stamp(rgb), t), t
+        if self._process is not None:
+            rgb = await self._process(rgb, index, t)
+        return self._send(convert(rgb), read_stamp(rgb), t), t
 
-    def _sent(self, frame: Any, counter: int | None, t: float) -> Any:
+    async def _wait_tick(self, start: float, now: float) -> None:
+        """A generated source: wait for the next tick of the fps clock."""
+        due = start + self._index / self._fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > 1.0 / self._fps:
+            # late by more than a frame (busy machine, reconnect): skip ahead, no burst
+            missed = int((now - due) * self._fps)
+            self._index += missed
+            self.ticks_skipped += missed
+
+    async def _wait_live(self, source: LiveSource) -> None:
+        """A live source: the next frame as it arrives, at most fps a second;
+        with none for a while, the last one again."""
+        since = time.perf_counter() - self._last_sent if self._last_sent is not None else 1.0
+        gap = 0.9 / self._fps - since
+        if gap > 0:
+            await asyncio.sleep(gap)
+        await source.wait_frame(LIVE_REPEAT_AFTER)
+
+    def _send(self, frame: Any, counter: int | None, t: float) -> Any:
         sent = time.perf_counter()
         if counter is not None:
-            if len(self._stamp_times) >= _STAMP_HISTORY:
-                self._stamp_times.pop(next(iter(self._stamp_times)))
-            self._stamp_times[counter] = sent
+            self.latency.sent(counter, sent)
         if isinstance(frame, av.VideoFrame):
             frame.pts = int(round(t * VIDEO_CLOCK_RATE))
             frame.time_base = _TIME_BASE
         self.frames_sent += 1
-        self._sent_at.append(sent)
+        self._sent.tick(sent)
+        self._last_sent = sent
         return frame
 
     def stop(self) -> None:

@@ -15,8 +15,9 @@ import numpy as np
 from ..common.media_loop import media_loop
 from ..errors import DecartTimeoutError, InvalidInputError
 from ..media.frames import FrameHub, SessionRecording
+from ..media.taps import Tap
 
-__all__ = ["FrameAccess", "FramesOnly"]
+__all__ = ["FrameAccess"]
 
 
 class FrameAccess:
@@ -28,7 +29,10 @@ class FrameAccess:
     def _check_sender(self) -> Any:
         raise NotImplementedError
 
-    def on_frame(self, callback: Callable[..., Any], stream: str = "output", *, transform: bool = False) -> None:
+    def on_frame(
+        self, callback: Callable[..., Any], stream: str = "output", *, transform: bool = False,
+        video_frame: bool = False,
+    ) -> Tap | None:
         """Call ``callback(frame, info)`` with ``HxWx3 uint8`` RGB frames of ``stream``.
 
         Callbacks run on a worker of their own, always on the newest frame;
@@ -37,20 +41,23 @@ class FrameAccess:
         ``transform=True`` (input only) the callback's returned array replaces
         the frame sent to the model (``None`` keeps it); transforms run in
         order, off the media loop, and their time adds to the upstream delay.
+        ``video_frame=True`` (output only) passes the received ``av.VideoFrame``
+        unconverted. Returns the callback's tap (its ``offered``,
+        ``delivered`` and ``skipped`` counts), None for a transform.
         """
         self._check_open()
         if stream == "input":
             self._check_sender()
-        self._hub.on_frame(callback, stream, transform=transform)
+        return self._hub.on_frame(callback, stream, transform=transform, video_frame=video_frame)
 
-    def on_pair(self, callback: Callable[..., Any]) -> None:
+    def on_pair(self, callback: Callable[..., Any]) -> Tap:
         """Call ``callback(input, output, info)`` with each output frame and the
         input frame that produced it: exact when the source stamps a counter
         (the test pattern; ``info.matched_by == "stamp"``), otherwise the input
         sent one measured latency earlier (approximate, ``"time"``)."""
         self._check_open()
         self._check_sender()
-        self._hub.on_pair(callback)
+        return self._hub.on_pair(callback)
 
     def off_frame(self, callback: Callable[..., Any]) -> None:
         """Remove a frame callback, transform or pair callback."""
@@ -80,8 +87,7 @@ class FrameAccess:
         self._check_open()
         if stream == "input":
             self._check_sender()
-        it = self._hub.iterate(stream, max_fps)
-        return it if with_info else FramesOnly(it)
+        return self._hub.iterate(stream, max_fps, with_info=with_info)
 
     def record(self, path: str | Path, streams: str = "output", fps: float | None = None) -> SessionRecording:
         """Record ``"output"``, ``"input"`` or ``"side_by_side"`` to an MP4 (H.264).
@@ -94,20 +100,3 @@ class FrameAccess:
         if streams in ("input", "side_by_side"):
             self._check_sender()
         return self._hub.record(path, streams, fps)
-
-
-class FramesOnly:
-    """Wraps a frame iterator to yield arrays without their info."""
-
-    def __init__(self, it: Any) -> None:
-        self._it = it
-
-    def __aiter__(self) -> FramesOnly:
-        return self
-
-    async def __anext__(self) -> np.ndarray:
-        frame, _ = await self._it.__anext__()
-        return frame
-
-    def close(self) -> None:
-        self._it.close()

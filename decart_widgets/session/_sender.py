@@ -5,6 +5,8 @@ a reconnect restores). A view-only session has no sender."""
 from __future__ import annotations
 
 from ..errors import InvalidInputError
+from ..media.frames import FrameHub
+from ..media.meters import LatencyMeter
 from ..media.sources import Source
 from ..media.track import FramePump
 from ..models import ModelDefinition
@@ -48,9 +50,14 @@ class AckedState:
 
 
 class Sender:
-    def __init__(self, model: ModelDefinition, source: Source, mirror: bool | str) -> None:
-        self.pump = FramePump(source, model.width, model.height, model.fps)
-        self.pump.mirror_mode = mirror
+    """:param hub: where input frames go before they are sent (transforms, taps).
+    :param latency: the session's meter; the pump notes when stamped frames leave."""
+
+    def __init__(self, model: ModelDefinition, source: Source, mirror: bool | str, hub: FrameHub, latency: LatencyMeter) -> None:
+        self.pump = FramePump(
+            source, model.width, model.height, model.fps, mirror=mirror, latency=latency,
+            process=hub.process_input, needs_pixels=hub.needs_input_pixels,
+        )
         self.acked = AckedState()
 
     def replace_source(self, source: Source) -> None:

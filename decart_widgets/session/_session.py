@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..images import ImageInput, load_image_b64
 from ..media.frames import FrameHub
+from ..media.meters import LatencyMeter
 from ..media.output import OutputSink
 from ..media.sources import Source, TestPatternSource
 from ..models import ModelDefinition, get_model
@@ -73,7 +74,8 @@ class RealtimeSession(FrameAccess):
         self,
         *,
         model: ModelDefinition,
-        sender: Sender | None,
+        source: Source | None,
+        mirror: bool | str,
         base_url: str,
         keys: KeySource,
         media: str,
@@ -86,7 +88,6 @@ class RealtimeSession(FrameAccess):
         watch: Any = None,
     ) -> None:
         self.model = model
-        self._sender = sender
         self._timeouts = settings.timeouts
         self._loop = media_loop.acquire()
         self._released = False
@@ -100,9 +101,14 @@ class RealtimeSession(FrameAccess):
         for name, handler in handlers.items():
             self._events.on(name, handler)
         self.last_error: DecartError | None = None
+        # the path of a frame: source -> pump -> link -> model -> link -> output sink -> hub
+        latency = LatencyMeter()
+        self._hub = FrameHub(self._loop, model.fps, latency, self._report)
+        #: None for a view-only session (subscribe): it sends nothing.
+        self._sender = Sender(model, source, mirror, self._hub, latency) if source is not None else None
+        sender = self._sender
         pump = sender.pump if sender is not None else None
-        self.output = OutputSink(pump.sent_time if pump is not None else _no_sent_time)
-        self._hub = FrameHub(self._loop, pump, self.output, self._report)
+        self.output = OutputSink(latency, on_frame=self._hub.on_output)
         self._connector = Connector(
             base_url=base_url,
             keys=keys,
@@ -191,7 +197,8 @@ class RealtimeSession(FrameAccess):
         session = cls(
             _token=_CONNECT_TOKEN,
             model=model_def,
-            sender=Sender(model_def, source, mirror),
+            source=source,
+            mirror=mirror,
             base_url=args.base_url,
             keys=KeySource(api_key, get_token, loopback=args.settings.loopback),
             media=args.media,
@@ -237,7 +244,8 @@ class RealtimeSession(FrameAccess):
         session = cls(
             _token=_CONNECT_TOKEN,
             model=get_model("lucy-2.1"),
-            sender=None,
+            source=None,
+            mirror=False,
             base_url=args.base_url,
             keys=KeySource(api_key, get_token, loopback=args.settings.loopback),
             media=args.media,
@@ -486,7 +494,3 @@ class RealtimeSession(FrameAccess):
             f"<RealtimeSession model={self.model.name!r} media={self.media} "
             f"state={self.connection_state} session_id={self.session_id!r}>"
         )
-
-
-def _no_sent_time(counter: int) -> float | None:
-    return None  # a viewer sent nothing: no latency by stamp

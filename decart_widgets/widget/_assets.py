@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["asset_dir", "load_esm", "load_css", "JS_MODULES"]
 
 #: Dependency order: each file may use names from the files before it.
-JS_MODULES = ("rpc.js", "camera.js", "controls.js", "transport_comm.js", "transport_webrtc.js", "widget.js")
+JS_MODULES = ("messages.js", "rpc.js", "camera.js", "controls.js", "transport_comm.js", "transport_webrtc.js", "widget.js")
 
 _LOCAL_IMPORT = re.compile(r'^\s*import\s[^;]*from\s+["\']\./[^"\']+["\'];?\s*$', re.MULTILINE)
 _NAMED_EXPORT = re.compile(r"^export\s+(?=(async\s+)?(function|const|let|class)\b)", re.MULTILINE)

@@ -3,15 +3,16 @@
 Works wherever the notebook works (Binder, JupyterHub, remote kernels),
 since it only needs the Jupyter websocket.
 
-Browser → kernel (camera): ``{"type": "cframe", "id"}`` + one JPEG buffer.
-Each is validated (size cap, JPEG header, dimensions), decoded and pushed to
-the :class:`~decart_widgets.media.browser.BrowserCameraSource`, then acked
-with ``{"type": "cack", "id"}``; the browser keeps at most 2 unacked frames
-and skips camera frames meanwhile (newest wins). A malformed or oversized
-buffer is dropped and counted (:attr:`CameraReceiver.rejected`), never raised.
+Browser → kernel (camera): a ``cframe`` request + one JPEG buffer. Each is
+validated (size cap, JPEG header, dimensions), decoded and pushed to the
+:class:`~decart_widgets.media.browser.BrowserCameraSource`, then answered
+with a ``reply`` (``ok`` false, with the reason, for a dropped frame); the
+browser keeps at most 2 unanswered frames and skips camera frames meanwhile
+(newest wins). A malformed or oversized buffer is dropped and counted
+(:attr:`JpegCameraReceiver.rejected`), never raised.
 
-Kernel → browser (model output): every model frame (a ``VideoFrame`` on the
-media loop) replaces the newest-frame slot; one worker thread JPEG-encodes it
+Kernel → browser (model output): every model frame (a ``VideoFrame``)
+replaces the one in a newest-wins slot; one worker thread JPEG-encodes it
 straight from its YUV planes (no RGB conversion) and sends ``{"type":
 "oframe", "id", "counter", "w", "h"}`` + the JPEG. At most 2 frames are in
 flight; the browser acks each with ``{"type": "oack", "id"}`` once drawn.
@@ -32,14 +33,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from ..common.slot import LatestSlot
 from ..media.browser import BrowserCameraSource
-from ..media.convert import frame_to_rgb
-from ..media.output import luma_view
+from ..media.convert import frame_to_rgb, luma_view
 from . import _jpeg
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CameraReceiver", "OutputSender", "MAX_JPEG_BYTES", "MAX_IN_FLIGHT", "ACK_EXPIRY_S"]
+__all__ = ["JpegCameraReceiver", "JpegFrameSender", "MAX_JPEG_BYTES", "MAX_IN_FLIGHT", "ACK_EXPIRY_S"]
 
 #: Largest camera JPEG accepted from the browser (a 1920x1080 frame at
 #: quality 0.8 is ~0.5 MB with texture; 4 MB leaves room, and caps abuse).
@@ -56,35 +59,31 @@ JPEG_QUALITY = 80
 Send = Callable[[dict[str, Any], list[bytes]], None]
 
 
-class CameraReceiver:
+class JpegCameraReceiver:
     """Validates and decodes camera JPEGs from the browser (called on the
     thread that handles comm messages)."""
 
-    def __init__(self, source: BrowserCameraSource, send: Send) -> None:
+    def __init__(self, source: BrowserCameraSource) -> None:
         self._source = source
-        self._send = send
         #: Camera frames accepted.
         self.received = 0
         #: Buffers dropped as malformed, oversized or undecodable.
         self.rejected = 0
         self.last_reject_reason: str | None = None
 
-    def handle(self, content: dict[str, Any], buffers: list[Any]) -> None:
-        frame_id = content.get("id")
+    def receive(self, buffers: list[Any]) -> str | None:
+        """Decode the frame and push it to the camera source; returns why it
+        was dropped, or None."""
         try:
             rgb = self._decode(buffers)
         except ValueError as exc:
             self.rejected += 1
             self.last_reject_reason = str(exc)
             log.debug("camera frame dropped: %s", exc)
-        else:
-            self.received += 1
-            self._source.push(rgb)
-        if (isinstance(frame_id, int) and not isinstance(frame_id, bool)) or (
-            isinstance(frame_id, str) and len(frame_id) <= 64
-        ):
-            # ack even a dropped frame: the browser's slot is free either way
-            self._send({"type": "cack", "id": frame_id}, [])
+            return str(exc)
+        self.received += 1
+        self._source.push(rgb)
+        return None
 
     @staticmethod
     def _decode(buffers: list[Any]) -> Any:
@@ -111,56 +110,55 @@ class CameraReceiver:
             raise ValueError(f"undecodable JPEG: {exc}") from exc
 
 
-class OutputSender:
+class JpegFrameSender:
     """Sends model output frames to the browser as JPEGs from one worker
     thread, newest frame wins, at most :data:`MAX_IN_FLIGHT` unacked."""
 
     def __init__(self, send: Send, *, quality: int = JPEG_QUALITY) -> None:
         self._send = send
         self._quality = quality
-        self._cond = threading.Condition()
-        self._slot: tuple[Any, int | None] | None = None
+        self._frames: LatestSlot[tuple[Any, int | None]] = LatestSlot()
+        self._credit = threading.Condition()  # guards _in_flight, _closed
         self._in_flight: dict[int, float] = {}
         self._next_id = 0
         self._closed = False
         self._thread: threading.Thread | None = None
-        #: Output frames sent to the browser.
-        self.sent = 0
-        #: Output frames replaced by a newer one before they could be sent.
-        self.skipped = 0
         #: Acks received.
         self.acked = 0
         #: In-flight slots freed by expiry instead of an ack.
         self.expired = 0
+        #: Output frames sent to the browser.
+        self.sent = 0
         self.bytes_sent = 0
         self.encode_ms = 0.0
 
+    @property
+    def skipped(self) -> int:
+        """Output frames replaced by a newer one before they could be sent."""
+        return self._frames.replaced
+
     def start(self) -> None:
-        with self._cond:
+        with self._credit:
             if self._thread is not None or self._closed:
                 return
             self._thread = threading.Thread(target=self._run, name="decart-comm-encoder", daemon=True)
             self._thread.start()
 
     def offer(self, frame: Any, counter: int | None) -> None:
-        """A session output listener: cheap, runs on the media loop."""
-        with self._cond:
-            if self._slot is not None:
-                self.skipped += 1
-            self._slot = (frame, counter)
-            self._cond.notify()
+        """An output subscriber: cheap, never blocks."""
+        self._frames.put((frame, counter))
 
     def ack(self, frame_id: Any) -> None:
-        with self._cond:
+        with self._credit:
             if self._in_flight.pop(frame_id, None) is not None:
                 self.acked += 1
-                self._cond.notify()
+                self._credit.notify()
 
     def reset_flow(self) -> None:
         """Forget unacked frames (a view went away or came back)."""
-        with self._cond:
+        with self._credit:
             self._in_flight.clear()
-            self._cond.notify()
+            self._credit.notify()
 
     def _expire(self, now: float) -> float | None:
         """Free slots whose ack is overdue; returns seconds until the next expiry."""
@@ -174,18 +172,24 @@ class OutputSender:
                 nxt = left if nxt is None else min(nxt, left)
         return nxt
 
+    def _wait_for_credit(self) -> bool:
+        """Block until fewer than MAX_IN_FLIGHT frames are unacked (only this
+        worker adds one, so the credit holds until it sends); False once closed."""
+        with self._credit:
+            while not self._closed:
+                wait = self._expire(time.monotonic())
+                if len(self._in_flight) < MAX_IN_FLIGHT:
+                    return True
+                self._credit.wait(wait)
+            return False
+
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while True:
-                    if self._closed:
-                        return
-                    wait = self._expire(time.monotonic())
-                    if self._slot is not None and len(self._in_flight) < MAX_IN_FLIGHT:
-                        break
-                    self._cond.wait(wait if self._slot is not None else None)
-                frame, counter = self._slot
-                self._slot = None
+        while self._wait_for_credit():
+            item = self._frames.take()  # the newest frame, once there is credit for it
+            if item is None:
+                return  # closed
+            frame, counter = item
+            with self._credit:
                 self._next_id += 1
                 frame_id = self._next_id
                 self._in_flight[frame_id] = time.monotonic()
@@ -201,17 +205,20 @@ class OutputSender:
                 self.bytes_sent += len(jpeg)
             except Exception:  # noqa: BLE001 - one bad frame must not stop the stream
                 log.warning("could not send an output frame", exc_info=True)
-                with self._cond:
+                with self._credit:
                     self._in_flight.pop(frame_id, None)
 
     def close(self) -> None:
-        with self._cond:
+        """Stop the encoder thread and join it; idempotent."""
+        with self._credit:
             self._closed = True
-            self._slot = None
-            self._cond.notify_all()
+            self._credit.notify_all()
             thread = self._thread
+        self._frames.close()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
+            if thread.is_alive():
+                log.warning("comm encoder thread still running 5 s after close")
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -233,6 +240,4 @@ def encode_frame(frame: Any, quality: int = JPEG_QUALITY) -> bytes:
 
 
 def _plane(plane: Any) -> Any:
-    import numpy as np
-
     return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]

@@ -5,6 +5,7 @@ their own modules.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
@@ -14,6 +15,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..common.fanout import FanOut
 from ..common.media_loop import media_loop
 from ..errors import DecartError, InvalidInputError
 from ..images import MAX_IMAGE_BYTES
@@ -23,9 +25,9 @@ from ..session import ConnectionState, RealtimeSession
 from ..session._args import check_media
 from ._assets import load_css, load_esm
 from ._browser_link import BrowserLink
-from ._hub import OutputHub
 from ._server_choice import ServerChoice, choose_server
 from ._session_runner import SessionRunner
+from ._webrtc_transport import OutputSubscriber
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +175,10 @@ class DecartLive(anywidget.AnyWidget):
         self._facing: str | None = None
         self._no_views_since: float | None = None
         self._abandoned = False
-        self._hub = OutputHub()
+        # the model's output frames, from the session runner to the transports
+        self._output: FanOut[OutputSubscriber] = FanOut()
         self._runner = SessionRunner(
-            choice, self._camera, self._hub, local_model=local_model, media=media,
+            choice, self._camera, self._output, local_model=local_model, media=media,
             on_queue=lambda text: self.set_trait("queue", text),
             on_state=self._set_state, on_tick=self._set_tick,
             on_error=self._set_error, on_session=self._set_session,
@@ -183,11 +186,10 @@ class DecartLive(anywidget.AnyWidget):
         )
         self._runner.desired.prompt, self._runner.desired.enhance = prompt, enhance
         self._link = BrowserLink(
-            self._send_msg, self._camera, self._hub,
+            self._send_msg, self._camera, self._output,
             on_transport=lambda name: self.set_trait("transport_in_use", name),
             on_camera_error=self._camera_error, on_views=self._views_changed,
-            on_image=self._upload_image, on_image_clear=self._clear_image,
-            on_mirror_facing=self._set_facing,
+            on_camera_facing=self._set_facing, set_image=self._set_image,
         )
         self._apply_mirror()
         self.on_msg(self._on_custom_msg)
@@ -263,8 +265,9 @@ class DecartLive(anywidget.AnyWidget):
         self._apply_mirror()
 
     def _apply_mirror(self) -> None:
+        # the session's pump mirrors a selfie camera (it connects with mirror="auto")
         m = self.mirror
-        self._camera.mirror = m == "on" or (m == "auto" and self._facing != "environment")
+        self._camera.selfie = m == "on" or (m == "auto" and self._facing != "environment")
 
     # -------------------------------------------------------------- traits
 
@@ -316,44 +319,24 @@ class DecartLive(anywidget.AnyWidget):
     def _on_custom_msg(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
         self._link.handle(content, buffers)
 
-    def _upload_image(self, data: bytes, name: str, reply: Any) -> None:
-        if len(data) > MAX_IMAGE_BYTES:
-            reply(False, f"image is {len(data) / 1e6:.1f} MB; the limit is {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
-            return
-        self._set_image(data, name, reply)
-
-    def _clear_image(self, reply: Any) -> None:
-        self._set_image(None, "", reply)
-
-    def _set_image(self, data: bytes | None, name: str, reply: Any) -> None:
-        runner = self._runner
-        runner.desired.image = data
-        runner.desired.image_version += 1
+    def _set_image(self, data: bytes | None, name: str) -> concurrent.futures.Future[bool]:
+        """A reference image from the browser (None clears it); the future ends
+        once it is applied (True) or kept for the next connect (False)."""
         self.image_name = name
-        if runner.session is None:
-            reply(True, None)  # applied when the session connects
-            return
+        fut = media_loop.submit(self._runner.set_image(data))
 
-        async def apply() -> None:
-            async with runner._get_lock():
-                session = runner.session
-                d = runner.desired
-                if session is None:
-                    return
-                await runner.apply_now(session, d.prompt, d.enhance, d.image, True)
-                runner._applied = (d.prompt, d.enhance, d.image_version)
-
-        def done(f: concurrent.futures.Future[None]) -> None:
+        def done(f: concurrent.futures.Future[bool]) -> None:
+            if f.cancelled():
+                return
             exc = f.exception()
             if exc is None:
-                reply(True, None)
-                self._set_error(None)
+                if f.result():
+                    self._set_error(None)
             else:
-                message = exc.message if isinstance(exc, DecartError) else str(exc)
-                reply(False, message)
-                self._set_error(exc if isinstance(exc, DecartError) else DecartError(message))
+                self._set_error(exc if isinstance(exc, DecartError) else DecartError(str(exc)))
 
-        self._submit(apply()).add_done_callback(done)
+        fut.add_done_callback(done)
+        return fut
 
     # -------------------------------------------------------------- public
 
@@ -425,20 +408,30 @@ class DecartLive(anywidget.AnyWidget):
                 return
             self._closed = True
         if media_loop.in_loop_thread():
-            threading.Thread(target=self._close_blocking, name="decart-widget-close", daemon=True).start()
+            # called on the media loop (a session event handler): shut down
+            # there, then let go of the loop, which may then stop itself
+            self._shutdown_task = self._loop.create_task(self._shutdown(), name="decart-widget-close")
+            self._shutdown_task.add_done_callback(self._shutdown_done)
         else:
-            self._close_blocking()
+            try:
+                media_loop.run_sync(self._shutdown(), timeout=30)
+            except Exception:  # noqa: BLE001 - close never raises; says what went wrong
+                log.warning("widget close did not finish cleanly", exc_info=True)
+            finally:
+                media_loop.release()
         super().close()
 
-    def _close_blocking(self) -> None:
-        try:
-            self._stats_future.cancel()
-            self._link.close()
-            media_loop.submit(self._runner.close()).result(30)
-        except Exception:  # noqa: BLE001 - close never raises
-            log.warning("widget close did not finish cleanly", exc_info=True)
-        finally:
-            media_loop.release()
+    async def _shutdown(self) -> None:
+        """Close the transports and the session (on the media loop)."""
+        self._stats_future.cancel()
+        await self._link.aclose()
+        await self._runner.close()
+
+    @staticmethod
+    def _shutdown_done(task: Any) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("widget close did not finish cleanly", exc_info=task.exception())
+        media_loop.release()
 
     def __repr__(self) -> str:
         return (f"<DecartLive model={self.model!r} server={self.server!r} "
@@ -447,20 +440,19 @@ class DecartLive(anywidget.AnyWidget):
     # ------------------------------------------------------------- helpers
 
     def _submit(self, coro: Any) -> concurrent.futures.Future[Any]:
-        fut = media_loop.submit(coro)
+        """Run ``coro`` on the media loop; a failure is logged and shown in the banner."""
+        fut = media_loop.spawn(coro, "widget task")
 
-        def done(f: concurrent.futures.Future[Any]) -> None:
-            if not f.cancelled() and f.exception() is not None:
-                exc = f.exception()
-                log.warning("widget task failed: %s", exc)
+        def show(f: concurrent.futures.Future[Any]) -> None:
+            exc = None if f.cancelled() else f.exception()
+            if exc is not None:
                 self._set_error(exc if isinstance(exc, DecartError) else DecartError(str(exc)))
 
-        fut.add_done_callback(done)
+        fut.add_done_callback(show)
         return fut
 
     async def _stats_loop(self) -> None:
-        import asyncio
-
+        failed: set[str] = set()
         while not self._closed:
             await asyncio.sleep(STATS_INTERVAL_S)
             try:
@@ -474,5 +466,7 @@ class DecartLive(anywidget.AnyWidget):
                     self.session_id = session.session_id
                 if stats != self.stats:
                     self.stats = stats
-            except Exception:  # noqa: BLE001 - stats must never stop
-                log.debug("stats update failed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - stats must never stop; each kind of failure said once
+                kind = type(exc).__name__
+                log.log(logging.DEBUG if kind in failed else logging.WARNING, "stats update failed", exc_info=True)
+                failed.add(kind)

@@ -2,6 +2,11 @@
 model switches (disconnect + connect with the same prompt and image) and
 prompt/image updates, serialized by one lock so they never interleave.
 
+The runner connects each session with the browser camera as its source
+(mirrored by the session's pump when the camera is a selfie view) and
+relays the session's output frames, as received, to the widget's output
+fan-out through the public ``on_frame(..., video_frame=True)``.
+
 The local server, when the widget uses it, is started here on first connect
 and closed by :meth:`SessionRunner.close`.
 """
@@ -14,17 +19,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..common.media_loop import media_loop
+from ..common.fanout import FanOut
 from ..errors import DecartError, InvalidInputError
 from ..media.browser import BrowserCameraSource
+from ..media.taps import FrameInfo
 from ..models import ModelDefinition
 from ..session import RealtimeSession
-from ._hub import OutputHub
 from ._server_choice import ServerChoice
+from ._webrtc_transport import OutputSubscriber
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SessionRunner", "Desired"]
+__all__ = ["SessionRunner", "Desired", "Applied"]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the live session was last given (applied or rejected: not retried)."""
+
+    prompt: str
+    enhance: bool
+    image_version: int
 
 
 @dataclass
@@ -34,15 +49,26 @@ class Desired:
     prompt: str = ""
     enhance: bool = True
     image: Any = None  # an ImageInput: bytes, path, array, ...
+    #: Bumped on every image change (images are compared by version, not content).
     image_version: int = 0
+
+    def snapshot(self) -> Applied:
+        return Applied(self.prompt, self.enhance, self.image_version)
 
 
 class SessionRunner:
+    """Holds the widget's one live session (or none) and applies what the user asks.
+
+    :param choice: the server and key to connect with.
+    :param source: the browser camera every session reads.
+    :param output: where each session's output frames go (the widget's transports).
+    """
+
     def __init__(
         self,
         choice: ServerChoice,
         source: BrowserCameraSource,
-        hub: OutputHub,
+        output: FanOut[OutputSubscriber],
         *,
         local_model: Any = None,
         media: str = "auto",
@@ -55,7 +81,7 @@ class SessionRunner:
     ) -> None:
         self._choice = choice
         self._source = source
-        self._hub = hub
+        self._output = output
         self._local_model = local_model
         self._media = media
         self._on_queue = on_queue
@@ -70,7 +96,7 @@ class SessionRunner:
         self.session: RealtimeSession | None = None
         self.server: Any = None  # LocalServer when the widget owns one
         self.desired = Desired()
-        self._applied: tuple[str, bool, int] | None = None
+        self._applied: Applied | None = None
         self._apply_task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -102,6 +128,10 @@ class SessionRunner:
             initial["image"] = d.image
         return initial or None
 
+    def _relay_output(self, frame: Any, info: FrameInfo) -> None:
+        """The session's output tap (its own worker thread): to every transport."""
+        self._output.emit(frame, info.stamp)
+
     # ---------------------------------------------------------- lifecycle
 
     async def start(self, model: ModelDefinition) -> None:
@@ -115,8 +145,7 @@ class SessionRunner:
     async def _connect(self, model: ModelDefinition) -> None:
         self._on_error(None)
         self._on_state("connecting")
-        d = self.desired
-        applied = (d.prompt, d.enhance, d.image_version)
+        applied = self.desired.snapshot()
         try:
             base_url = await self._base_url()
             self._connecting = asyncio.get_running_loop().create_task(RealtimeSession.connect(
@@ -126,6 +155,7 @@ class SessionRunner:
                 api_key=self._choice.api_key,
                 get_token=self._choice.get_token,
                 initial_state=self._initial_state(),
+                mirror="auto",  # the camera source says when (BrowserCameraSource.selfie)
                 media=self._media,
                 handlers={"queue": lambda position, size: self._on_queue(f"queued: {position} of {size}")},
             ))
@@ -138,15 +168,11 @@ class SessionRunner:
             self._on_state("disconnected")
             return
         except DecartError as exc:
-            self._on_error(exc)
-            self._on_state("disconnected")
-            self._on_ended()
+            self._connect_failed(exc)
             return
         except Exception as exc:  # noqa: BLE001 - shown in the banner, not lost in a log
             log.warning("connect failed", exc_info=True)
-            self._on_error(DecartError(f"connect failed: {exc}"))
-            self._on_state("disconnected")
-            self._on_ended()
+            self._connect_failed(DecartError(f"connect failed: {exc}"))
             return
         finally:
             self._connecting = None
@@ -156,7 +182,7 @@ class SessionRunner:
             return
         self._applied = applied
         self.session = session
-        session.output.listeners.append(self._hub.push)
+        session.on_frame(self._relay_output, "output", video_frame=True)
         session.on("connection_change", self._session_state(session))
         session.on("generation_tick", self._on_tick)
         session.on("error", self._session_error(session))
@@ -164,15 +190,19 @@ class SessionRunner:
         self._on_state(session.connection_state)
         self._kick_apply()  # anything typed while connecting
 
+    def _connect_failed(self, error: DecartError) -> None:
+        self._on_error(error)
+        self._on_state("disconnected")
+        self._on_ended()
+
     def _session_state(self, session: RealtimeSession) -> Callable[[str], None]:
         def handler(state: str) -> None:
             if session is not self.session:
                 return  # a session we are closing ourselves
             if state == "disconnected":
                 # it ended on its own (reconnects failed, key rejected, ...)
+                # and closes itself, its output tap included
                 self.session = None
-                if self._hub.push in session.output.listeners:
-                    session.output.listeners.remove(self._hub.push)
                 self._on_session(None)
                 self._on_state(state)
                 self._on_ended()
@@ -200,10 +230,8 @@ class SessionRunner:
         session, self.session = self.session, None
         if session is None:
             return
-        if self._hub.push in session.output.listeners:
-            session.output.listeners.remove(self._hub.push)
         self._on_session(None)
-        await asyncio.to_thread(session.disconnect)
+        await asyncio.to_thread(session.disconnect)  # closes its taps, the output relay too
         self._on_state("disconnected")
 
     async def restart(self, model: ModelDefinition) -> None:
@@ -231,15 +259,15 @@ class SessionRunner:
             async with self._get_lock():
                 session = self.session
                 d = self.desired
-                want = (d.prompt, d.enhance, d.image_version)
+                want = d.snapshot()
                 if session is None or want == self._applied:
                     return
-                image_changed = self._applied is None or d.image_version != self._applied[2]
+                image_changed = self._applied is None or want.image_version != self._applied.image_version
                 try:
-                    await self.apply_now(session, d.prompt, d.enhance, d.image, image_changed)
+                    await self._apply_now(session, d.prompt, d.enhance, d.image, image_changed)
                 except DecartError as exc:
                     self._on_error(exc)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - shown in the banner
                     log.warning("could not apply prompt/image", exc_info=True)
                     self._on_error(DecartError(str(exc)))
                 else:
@@ -247,14 +275,29 @@ class SessionRunner:
                 self._applied = want  # applied or rejected: do not retry the same input
 
     @staticmethod
-    async def apply_now(
-        session: RealtimeSession, prompt: str, enhance: bool, image: bytes | None, image_changed: bool
+    async def _apply_now(
+        session: RealtimeSession, prompt: str, enhance: bool, image: Any, image_changed: bool
     ) -> None:
         text = prompt if prompt.strip() else None
         if image_changed:
             await session.set(prompt=text, image=image, enhance=enhance)
         elif text is not None:
             await session.set(prompt=text, enhance=enhance)
+
+    async def set_image(self, image: bytes | None) -> bool:
+        """A reference image from the browser (None clears it): applied at once
+        with the current prompt, and kept for the next connect. Returns False
+        when there is no session to apply it to yet; raises on rejection."""
+        d = self.desired
+        d.image = image
+        d.image_version += 1
+        async with self._get_lock():
+            session = self.session
+            if session is None:
+                return False  # applied when the session connects
+            await self._apply_now(session, d.prompt, d.enhance, d.image, True)
+            self._applied = d.snapshot()
+            return True
 
     async def set_now(self, prompt: str | None, enhance: bool, image: Any, image_given: bool) -> None:
         """``DecartLive.set``: apply at once and remember it as the desired
@@ -276,7 +319,7 @@ class SessionRunner:
             if image_given:
                 d.image = image
                 d.image_version += 1
-            self._applied = (d.prompt, d.enhance, d.image_version)
+            self._applied = d.snapshot()
 
     async def close(self) -> None:
         self._cancel_connect()
@@ -288,15 +331,3 @@ class SessionRunner:
             self._apply_task.cancel()
         if server is not None:
             await asyncio.to_thread(server.close)
-
-
-def run_on_media_loop(coro: Any) -> Any:
-    """Submit to the media loop; the returned future logs an unexpected failure."""
-    fut = media_loop.submit(coro)
-
-    def done(f: Any) -> None:
-        if not f.cancelled() and f.exception() is not None:
-            log.warning("widget task failed", exc_info=f.exception())
-
-    fut.add_done_callback(done)
-    return fut

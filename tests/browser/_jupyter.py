@@ -25,6 +25,10 @@ def free_port() -> int:
 
 
 class JupyterLab:
+    #: The server module run with ``python -m``: "jupyterlab", or "notebook"
+    #: for Notebook 7 (same server, same flags; its pages live under /notebooks/).
+    APP_MODULE = "jupyterlab"
+
     def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.port = free_port()
@@ -53,7 +57,7 @@ class JupyterLab:
             "PYTHONUNBUFFERED": "1", **self._extra_env,
         }
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+            sys.executable, "-m", self.APP_MODULE, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
             "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={self.root}",
             "--expose-app-in-browser", "--LabApp.news_url=", "--LabServerApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
