@@ -28,10 +28,8 @@ from .._version import __version__
 from ..common.media_loop import media_loop
 from ..errors import (
     DecartError,
-    DecartTimeoutError,
     InvalidInputError,
     SessionClosedError,
-    WebSocketError,
 )
 from ..images import ImageInput, load_image_b64
 from ..media.frames import FrameHub
@@ -407,17 +405,9 @@ class RealtimeSession(FrameAccess):
 
     async def _apply_on_loop(self, spec: StateSpec, image: bool, limit: float) -> None:
         sender = self._check_sender()
-        link_up = self._supervisor.link_up
-        if not link_up.is_set():
-            try:
-                await asyncio.wait_for(link_up.wait(), limit)
-            except asyncio.TimeoutError as exc:
-                raise DecartTimeoutError("session is not connected (reconnecting)", phase="reconnect") from exc
+        channel = await self._supervisor.channel_when_up(limit)
         self._check_open()
-        attempt = self._supervisor.attempt
-        if attempt is None or attempt.channel is None:
-            raise WebSocketError("session is not connected")
-        await sender.acked.apply(attempt.channel, spec, image=image, limit=limit)
+        await sender.acked.apply(channel, spec, image=image, limit=limit)
 
     def replace_source(self, source: Source) -> None:
         """Swap the upstream source between two frames, without reconnecting."""

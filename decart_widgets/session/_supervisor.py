@@ -24,6 +24,7 @@ from ..errors import (
     WebSocketError,
     is_permanent_error,
 )
+from ..signaling import SignalingChannel
 from ._types import ConnectionState, SessionInfo, StateSpec, Timeouts
 
 if TYPE_CHECKING:
@@ -88,6 +89,18 @@ class LinkSupervisor:
     def current_link(self) -> MediaLink | None:
         attempt = self.attempt
         return attempt.link if attempt is not None else None
+
+    async def channel_when_up(self, limit: float) -> SignalingChannel:
+        """The current attempt's control socket, waiting up to ``limit`` s while reconnecting."""
+        if not self.link_up.is_set():
+            try:
+                await asyncio.wait_for(self.link_up.wait(), limit)
+            except asyncio.TimeoutError as exc:
+                raise DecartTimeoutError("session is not connected (reconnecting)", phase="reconnect") from exc
+        attempt = self.attempt
+        if attempt is None or attempt.channel is None:
+            raise WebSocketError("session is not connected")
+        return attempt.channel
 
     # -- connecting --------------------------------------------------------
 
