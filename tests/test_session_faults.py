@@ -55,7 +55,7 @@ async def test_queue_positions_reach_handlers_while_connecting(media, background
         session.disconnect()
 
 
-async def test_a_queue_longer_than_the_room_info_wait_restarts_it(background_server, monkeypatch):
+async def test_a_queue_longer_than_the_room_info_wait_restarts_it(livekit, background_server, monkeypatch):
     """Each queue_position restarts the 15 s wait for livekit_room_info (as the
     JS SDK does, and unlike Python SDK 0.2.4): with the wait cut to 1 s, a
     1.6 s queue in 0.4 s steps gets through; one silent 1.6 s step does not."""
@@ -173,7 +173,7 @@ async def test_disconnect_while_the_media_connects_returns_cleanly(media, backgr
     await assert_nothing_left(server, threads_before, within=NATIVE_ICE_WAIT)
 
 
-async def test_room_closed_by_the_server_reconnects_with_a_fresh_join(background_server):
+async def test_room_closed_by_the_server_reconnects_with_a_fresh_join(livekit, background_server):
     server = background_server
     session = await RealtimeSession.connect(media="livekit", base_url=server.url, reconnect_delays=FAST_RETRY,
                                             initial_state={"prompt": "sepia"})

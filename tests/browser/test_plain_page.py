@@ -89,7 +89,7 @@ def test_typed_prompt_reaches_server_and_changes_output(make_widget, show):
     page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {before / 3}", timeout=15_000)
 
 
-def test_livekit_link_camera_to_model_and_back(make_widget, show):
+def test_livekit_link_camera_to_model_and_back(livekit, make_widget, show):
     """Camera -> kernel -> LiveKit room -> local server -> kernel -> browser,
     with the current generation's media link in the kernel."""
     w = make_widget(local_model=None, media="livekit", transport="webrtc", mirror="off")
