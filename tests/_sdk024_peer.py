@@ -25,6 +25,7 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -211,3 +212,8 @@ async def main(cfg: dict[str, Any]) -> dict[str, Any]:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))), flush=True)
+    # The livekit FFI's Rust threads may still call into Python while the
+    # interpreter finalizes, which aborts the process ("panic in a function that
+    # cannot unwind"); everything is reported and closed by now, so skip finalization.
+    sys.stderr.flush()
+    os._exit(0)

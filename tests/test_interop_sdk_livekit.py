@@ -41,7 +41,8 @@ async def run_sdk(cfg: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
         proc.kill()
         out, err = await proc.communicate()
         raise AssertionError(f"the SDK peer ran over {timeout} s; stderr:\n{err.decode()[-3000:]}") from None
-    assert proc.returncode == 0, f"the SDK peer failed ({proc.returncode}):\n{err.decode()[-3000:]}"
+    assert proc.returncode == 0, (f"the SDK peer failed ({proc.returncode}):\n{err.decode()[-3000:]}\n"
+                                  f"stdout: {out.decode()[-2000:]}")
     return json.loads(out.decode().strip().splitlines()[-1])
 
 

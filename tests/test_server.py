@@ -615,6 +615,16 @@ async def test_wait_for_event_since_only_sees_new_events(local_server):
         await local_server.wait_for_event(lambda e: e["type"] == "never", timeout=0.1)
 
 
+async def test_a_predicate_that_raises_fails_the_wait_at_once(local_server):
+    async with await RawClient.open(local_server.url) as client:
+        await client.send(protocol.Prompt("boom"))
+        await client.wait_for("prompt_ack")
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(KeyError, match="no_such_field"):
+        await local_server.wait_for_event(lambda e: e["no_such_field"], timeout=5)
+    assert asyncio.get_running_loop().time() - started < 1, "a broken predicate waited for its timeout"
+
+
 def test_background_server_events_from_another_loop(background_server):
     async def scenario() -> None:
         async with await streaming_client(background_server.url, prompt="sketch") as client:

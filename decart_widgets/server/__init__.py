@@ -13,7 +13,7 @@ room on this server, ``livekit_join``) and the legacy direct WebRTC one
         ...
 """
 
-from ._events import Event
+from ._event_log import Event
 from ._server import LocalServer, serve_forever
 from ._stream import StreamInfo
 from .faults import Faults

@@ -18,11 +18,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
+from aiortc import MediaStreamTrack, RTCIceCandidate, RTCPeerConnection, RTCSessionDescription
 
 from ..common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
-from ..common.rtc import loopback_ice, new_peer_connection, prefer_codec, set_vp8_bitrate_hints
+from ..common.rtc import (
+    loopback_ice,
+    new_peer_connection,
+    parse_candidate,
+    prefer_codec,
+    set_vp8_bitrate_hints,
+)
 from ._blackhole import Blackhole, without_candidates
 
 #: VP8 bitrate of the output the server sends (bits/s).
@@ -33,6 +38,17 @@ __all__ = ["ServerPeer"]
 log = logging.getLogger(__name__)
 
 _END = object()  # queued end-of-candidates
+
+
+def parse_trickled(candidate: dict[str, Any]) -> RTCIceCandidate | None:
+    """A trickled candidate for aiortc (:func:`~decart_widgets.common.rtc.parse_candidate`),
+    or None for a browser's mDNS candidate (see :func:`is_mdns_candidate`).
+    Raises ValueError when unreadable."""
+    ice = parse_candidate(candidate)
+    if ice.ip.lower().endswith(".local"):
+        log.debug("skipping an mDNS candidate: the browser's checks will reveal its address")
+        return None
+    return ice
 
 
 def is_mdns_candidate(text: str) -> bool:
@@ -109,7 +125,7 @@ class ServerPeer:
         queued, self._queued = self._queued, []
         for item in queued:
             await self._apply(None if item is _END else item)
-        answer = set_vp8_bitrate_hints(pc.localDescription.sdp, start_kbps=2500, min_kbps=1000, max_kbps=4000)
+        answer = set_vp8_bitrate_hints(pc.localDescription.sdp)
         return blackhole.rewrite(answer) if blackhole is not None else answer
 
     async def add_candidate(self, candidate: dict[str, Any] | None) -> None:
@@ -128,18 +144,9 @@ class ServerPeer:
             if candidate is None:
                 await pc.addIceCandidate(None)
                 return
-            text = str(candidate["candidate"]).strip()
-            if text.startswith("candidate:"):
-                text = text[len("candidate:"):]
-            if is_mdns_candidate(text):
-                log.debug("skipping an mDNS candidate: the browser's checks will reveal its address")
-                return
-            ice = candidate_from_sdp(text)
-            ice.sdpMid = candidate.get("sdpMid")
-            ice.sdpMLineIndex = candidate.get("sdpMLineIndex")
-            if ice.sdpMid is None and ice.sdpMLineIndex is None:
-                ice.sdpMLineIndex = 0
-            await pc.addIceCandidate(ice)
+            ice = parse_trickled(candidate)
+            if ice is not None:
+                await pc.addIceCandidate(ice)
         except Exception as exc:  # noqa: BLE001 - a bad candidate must not end the stream
             log.warning("ignoring ICE candidate the peer connection refused: %s: %s", type(exc).__name__, exc)
 

@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..common.rtc import HINT_MAX_KBPS, HINT_MIN_KBPS, HINT_START_KBPS
+
 __all__ = ["PublishPlan", "prepare_offer", "finish_answer", "split_sections"]
 
 RID_EXTENSIONS = ("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
@@ -34,8 +36,9 @@ _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/")
 _EXTMAP = re.compile(r"^a=extmap:(\d+)(?:/\w+)? (\S+)")
 _FMTP = re.compile(r"^a=fmtp:(\d+) (.*)$")
 _HINTED = ("vp8", "vp9", "h264", "av1")
-#: kbps: start, min, max (Decart's JS SDK publishes up to 3.5 Mbps at 720p)
-BITRATE_HINTS = (2500, 1000, 4000)
+#: kbps: start, min, max: the hints every browser peer of ours gets (Decart's
+#: JS SDK publishes up to 3.5 Mbps at 720p)
+BITRATE_HINTS = (HINT_START_KBPS, HINT_MIN_KBPS, HINT_MAX_KBPS)
 
 
 @dataclass(frozen=True)

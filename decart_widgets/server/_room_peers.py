@@ -18,12 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
 
 from ..common.bitrate import vp8_bitrate
 from ..common.rtc import new_peer_connection, prefer_codec
 from ._blackhole import Blackhole, without_candidates
-from ._peer import OUTPUT_BITRATE, is_mdns_candidate, without_mdns_candidates
+from ._peer import OUTPUT_BITRATE, parse_trickled, without_mdns_candidates
 from ._publish_sdp import finish_answer, prepare_offer
 
 __all__ = ["ParticipantPeers", "PUBLISHER", "SUBSCRIBER"]
@@ -170,17 +169,10 @@ class ParticipantPeers:
         text = str(init.get("candidate") or "").strip()
         if not text:
             return  # end of candidates: aiortc needs no marker here
-        if text.startswith("candidate:"):
-            text = text[len("candidate:"):]
-        if is_mdns_candidate(text):
-            return  # see is_mdns_candidate: the client's checks reveal its address
         try:
-            ice = candidate_from_sdp(text)
-            ice.sdpMid = init.get("sdpMid")
-            ice.sdpMLineIndex = init.get("sdpMLineIndex")
-            if ice.sdpMid is None and ice.sdpMLineIndex is None:
-                ice.sdpMLineIndex = 0
-            await side.pc.addIceCandidate(ice)
+            ice = parse_trickled(init)
+            if ice is not None:
+                await side.pc.addIceCandidate(ice)
         except Exception as exc:  # noqa: BLE001 - a bad candidate must not end the participant
             log.warning("ignoring a trickle candidate the peer connection refused: %s: %s", type(exc).__name__, exc)
 

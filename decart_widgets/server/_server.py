@@ -20,9 +20,10 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 
 from ..common.rtc import is_loopback_host
+from ..common.tasks import TaskSet
 from ._auth import KeyRing
 from ._background import BackgroundLoop
-from ._events import Event, Predicate
+from ._event_log import Event, Predicate
 from ._state import ServerState
 from ._stream import Stream, StreamInfo
 from ._tracks import passthrough
@@ -113,7 +114,7 @@ class LocalServer:
             host=host, loopback=is_loopback_host(host), model=resolved, trusted_identity=trusted_identity,
             keys=KeyRing(keys), get_faults=lambda: self._faults, tick_interval=float(tick_interval))
         self.faults = faults if faults is not None else Faults()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet("local server")
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: BackgroundLoop | None = None
@@ -209,7 +210,7 @@ class LocalServer:
 
     @property
     def events(self) -> list[Event]:
-        """What the server saw (see :mod:`._events`), oldest first, bounded."""
+        """What the server saw (see :mod:`._event_log`), oldest first, bounded."""
         return self._state.events.snapshot()
 
     def mark_events(self) -> int:
@@ -259,9 +260,7 @@ class LocalServer:
             return 0
 
         def schedule() -> None:
-            task = asyncio.ensure_future(self._state.rooms.close_all())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._state.rooms.close_all())
 
         if self._in_server_thread():
             schedule()
@@ -333,10 +332,7 @@ class LocalServer:
         state.streams.clear()
         await state.rooms.close_all()
         await runner.cleanup()
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
         for pc in list(state.peer_connections):  # none should be left; be sure
             await pc.close()
         state.peer_connections.clear()

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
 from google.protobuf.message import DecodeError
 from livekit.protocol import models, rtc
 
 from .._version import __version__
+from ..common.tasks import TaskSet
 from ._room_peers import PUBLISHER, SUBSCRIBER, ParticipantPeers
 from ._rooms import new_sid
+from ._tracks import drain
 
 if TYPE_CHECKING:
     from ._room_tokens import RoomGrant
@@ -66,7 +67,7 @@ class SignalParticipant:
         self.peers = ParticipantPeers(registry=state.peer_connections, blackhole=state.blackhole,
                                       on_track=self._on_track, on_failed=self._on_failed)
         self._send_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(f"room {room.name} participant {grant.identity}")
         self._codecs: dict[str, str] = {}  # track cid -> mime type asked for in add_track
         self._last_codec: str | None = None
         self._published: dict[str, models.TrackInfo] = {}
@@ -108,15 +109,7 @@ class SignalParticipant:
             await self.close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: task failed", self._label(), exc_info=task.exception())
+        return self._tasks.spawn(coro)
 
     async def _negotiation_deadline(self) -> None:
         try:
@@ -244,7 +237,7 @@ class SignalParticipant:
         if track.kind == "video" and self.grant.can_publish:
             self.room.media.room_input(track)
         else:
-            self._spawn(_drain(track))  # unread remote tracks buffer without bound
+            self._spawn(drain(track))  # unread remote tracks buffer without bound
 
     def _on_failed(self, what: str) -> None:
         log.info("%s: %s; closing", self._label(), what)
@@ -269,10 +262,7 @@ class SignalParticipant:
                                      can_reconnect=False)
             await self._send(rtc.SignalResponse(leave=leave))
         self.room.remove(self)
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
-        for t in tasks:
-            t.cancel()
+        tasks = self._tasks.cancel()
         await self.peers.close()
         if not self.ws.closed:
             try:
@@ -292,14 +282,6 @@ _HANDLERS: dict[str, Any] = {
     "ping": SignalParticipant._on_ping,
     "ping_req": SignalParticipant._on_ping_req,
 }
-
-
-async def _drain(track: MediaStreamTrack) -> None:
-    try:
-        while True:
-            await track.recv()
-    except MediaStreamError:
-        return
 
 
 async def refuse_resume(ws: web.WebSocketResponse) -> None:

@@ -13,7 +13,7 @@ from aiortc import RTCPeerConnection
 
 from ._auth import KeyRing
 from ._blackhole import Blackhole
-from ._events import EventLog
+from ._event_log import EventLog
 from ._room_tokens import RoomTokens
 from .faults import Faults
 from .model_api import LocalModel

@@ -29,13 +29,13 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiortc import MediaStreamTrack
 from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError
 
 from .. import protocol
+from ..common.tasks import TaskSet
 from ._images import ImageDecodeError, decode_image_data
 from ._media import MEDIA_MESSAGES, MediaTransport, StreamMedia, transport_for
 from ._state import ServerState
-from ._tracks import FrameProcessor, OutputTrack
+from ._tracks import FrameProcessor, OutputTrack, drain
 from .faults import INSUFFICIENT_CREDITS_ERROR, MODERATION_ERROR
 from .model_api import ModelState
 
@@ -84,7 +84,7 @@ class Stream(StreamMedia):
         self._queue_waited = False
         self._wrong_generation_logged = False
         self._faults_changed = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(f"session {session_id}")
         self.subscribers: set[Any] = set()  # _subscribe.Subscriber
         self.output = OutputTrack(on_frame_sent=self._on_frame_sent)
         self.relay = MediaRelay()
@@ -117,7 +117,7 @@ class Stream(StreamMedia):
         if track.kind == "video":
             self.processor.set_input(track)
         else:
-            self._spawn(_drain(track))  # unread remote tracks buffer without bound
+            self._spawn(drain(track))  # unread remote tracks buffer without bound
 
     def media_live(self) -> None:
         if self._live_at is None and not self._closed:
@@ -150,15 +150,7 @@ class Stream(StreamMedia):
             await self.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("session %s: task failed", self.session_id, exc_info=task.exception())
+        return self._tasks.spawn(coro)
 
     async def send(self, msg: protocol.Message) -> bool:
         if self.ws.closed:
@@ -368,10 +360,7 @@ class Stream(StreamMedia):
         self._closed = True
         if reason is not None and self.generating:
             await self.send(protocol.GenerationEnded(self.generated_seconds(), reason))
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
-        for t in tasks:
-            t.cancel()
+        tasks = self._tasks.cancel()
         for sub in list(self.subscribers):
             await sub.close()
         if self.media is not None:
@@ -388,10 +377,3 @@ class Stream(StreamMedia):
         self.record("stream_closed", source="server", frames_in=p.frames_in, frames_out=p.frames_out,
                      frames_dropped=p.frames_dropped, seconds=self.generated_seconds())
 
-
-async def _drain(track: MediaStreamTrack) -> None:
-    try:
-        while True:
-            await track.recv()
-    except MediaStreamError:
-        return

@@ -15,7 +15,6 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import cv2
 import numpy as np
@@ -23,10 +22,13 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
+from ..common.rtc import track_frames
+from ..common.slot import LatestSlot
 from ..common.stamp import read_stamp, stamp_rect
+from ..common.yuv import ndarray_to_frame
 from .model_api import LocalModel, ModelState
 
-__all__ = ["OutputTrack", "FrameProcessor", "passthrough"]
+__all__ = ["OutputTrack", "FrameProcessor", "passthrough", "drain"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,12 @@ def passthrough(frame: np.ndarray, state: ModelState) -> np.ndarray:
     return frame
 
 
+async def drain(track: MediaStreamTrack) -> None:
+    """Read and drop ``track`` until it ends: an unread remote track buffers without bound."""
+    async for _ in track_frames(track):
+        pass
+
+
 class OutputTrack(MediaStreamTrack):
     """The processed video; the newest frame wins if the sender falls behind."""
 
@@ -45,48 +53,35 @@ class OutputTrack(MediaStreamTrack):
 
     def __init__(self, on_frame_sent: Callable[[], None]) -> None:
         super().__init__()
-        self._frame: VideoFrame | None = None
-        self._ready = asyncio.Event()
+        self._slot: LatestSlot[VideoFrame] = LatestSlot()
         self._on_frame_sent = on_frame_sent
         self.frozen = False
 
     def put(self, frame: VideoFrame) -> None:
-        if self.frozen:
-            return
-        self._frame = frame
-        self._ready.set()
+        if not self.frozen:
+            self._slot.put(frame)
 
     def freeze(self) -> None:
         """Send no more frames (``Faults.freeze_output_after_seconds``); the track stays live."""
         self.frozen = True
-        self._frame = None
+        self._slot.clear()
 
     async def recv(self) -> VideoFrame:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            await self._ready.wait()
-            self._ready.clear()
-            frame, self._frame = self._frame, None
-            if frame is not None and self.readyState == "live":
-                self._on_frame_sent()
-                return frame
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._slot.take_async()
+        if frame is None or self.readyState != "live":
+            raise MediaStreamError
+        self._on_frame_sent()
+        return frame
 
     def stop(self) -> None:
         super().stop()
-        self._ready.set()  # wake a waiting recv() so it raises MediaStreamError
+        self._slot.close()  # wake a waiting recv() so it raises MediaStreamError
 
 
 def _warm_up_text() -> None:
     cv2.putText(np.zeros((8, 8), np.uint8), "0", (0, 7), cv2.FONT_HERSHEY_SIMPLEX, 0.2, 255, 1)
-
-
-def _to_video_frame(rgb: np.ndarray) -> VideoFrame:
-    h, w = rgb.shape[:2]
-    if h % 2 or w % 2:  # yuv420p needs even sizes
-        rgb = rgb[: h - h % 2, : w - w % 2]
-    yuv: Any = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
-    return VideoFrame.from_ndarray(yuv, format="yuv420p")
 
 
 def _valid_output(out: object) -> np.ndarray:
@@ -124,14 +119,12 @@ class FrameProcessor:
             # OpenCV's text engine costs 20-30 ms on its first call in a thread
             # (models label their output): pay it now, while ICE connects
             self._executor.submit(_warm_up_text)
-        self._pending: VideoFrame | None = None
-        self._wake = asyncio.Event()
+        self._inbox: LatestSlot[VideoFrame] = LatestSlot()
         self._pump: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self.frames_in = 0
         self.frames_out = 0
-        self.frames_dropped = 0
         self.model_errors = 0
 
     # -- lifecycle ------------------------------------------------------
@@ -157,7 +150,7 @@ class FrameProcessor:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._pending = None
+        self._inbox.close()
         # A model call in progress cannot be interrupted: wait for it (bounded),
         # then join the worker thread, which by then exits at once.
         done = self._executor.submit(lambda: None)
@@ -170,26 +163,19 @@ class FrameProcessor:
         self._executor.shutdown(wait=True)
 
     # -- the frame path -------------------------------------------------
+    @property
+    def frames_dropped(self) -> int:
+        """Input frames replaced by a newer one while the model was busy."""
+        return self._inbox.replaced
+
     async def _read(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame: Any = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in track_frames(track):
             self.frames_in += 1
-            if self._pending is not None:
-                self.frames_dropped += 1
-            self._pending = frame
-            self._wake.set()
+            self._inbox.put(frame)
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            frame, self._pending = self._pending, None
-            if frame is None:
-                continue
+        while (frame := await self._inbox.take_async()) is not None:
             out = await loop.run_in_executor(self._executor, self._process, frame, self._get_state())
             self.frames_out += 1
             self._output.put(out)
@@ -216,7 +202,7 @@ class FrameProcessor:
             if not out.flags.writeable:
                 out = out.copy()
             out[:sh, :sw] = rgb[:sh, :sw]
-        result = _to_video_frame(out)
+        result = ndarray_to_frame(out)
         result.pts = frame.pts
         result.time_base = frame.time_base
         return result

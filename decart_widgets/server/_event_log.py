@@ -46,12 +46,13 @@ class EventLog:
         for predicate, since, fut in waiters:
             if fut.done() or seq <= since:
                 continue
-            if _matches(predicate, event):
+            verdict = _matches(predicate, event)
+            if verdict is not False:
                 with self._lock:
                     if (predicate, since, fut) in self._waiters:
                         self._waiters.remove((predicate, since, fut))
                 if not fut.done():
-                    fut.set_result(event)
+                    _settle(fut, verdict, event)
         return event
 
     def snapshot(self) -> list[Event]:
@@ -70,8 +71,9 @@ class EventLog:
         fut: concurrent.futures.Future[Event] = concurrent.futures.Future()
         with self._lock:
             for event in self._events:
-                if event["seq"] > since and _matches(predicate, event):
-                    fut.set_result(event)
+                verdict = _matches(predicate, event) if event["seq"] > since else False
+                if verdict is not False:
+                    _settle(fut, verdict, event)
                     return fut
             entry = (predicate, since, fut)
             self._waiters.append(entry)
@@ -105,8 +107,18 @@ class EventLog:
         return f"no matching server event within {timeout} s; recent events: {', '.join(recent) or 'none'}"
 
 
-def _matches(predicate: Predicate, event: Event) -> bool:
+def _matches(predicate: Predicate, event: Event) -> bool | Exception:
+    """Whether ``event`` matches, or the exception the predicate raised: a
+    broken predicate fails its waiter at once instead of reading as "no
+    match" until the wait times out."""
     try:
         return bool(predicate(event))
-    except Exception:  # noqa: BLE001 - a predicate that raises simply does not match
-        return False
+    except Exception as exc:  # noqa: BLE001 - handed to the waiter
+        return exc
+
+
+def _settle(fut: concurrent.futures.Future[Event], verdict: bool | Exception, event: Event) -> None:
+    if isinstance(verdict, Exception):
+        fut.set_exception(verdict)
+    else:
+        fut.set_result(event)
