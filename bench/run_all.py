@@ -45,6 +45,7 @@ SCRIPTS: list[tuple[str, list[str], float]] = [
     ("bench_cpu.py", [], 120),
     ("bench_fps.py", [], 90),
     ("bench_sessions.py", [], 150),
+    ("bench_links.py", [], 420),
 ]
 _EFFECTS_ROW = re.compile(r"^\|\s*(\S+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*(pass|FAIL)\s*\|")
 

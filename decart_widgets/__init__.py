@@ -13,15 +13,16 @@ from ._version import __version__
 from .errors import (
     CallbackError,
     DecartError,
+    DecartTimeoutError,
     IceError,
     InvalidAPIKeyError,
     InvalidBaseURLError,
     InvalidInputError,
+    MediaUnavailableError,
     ModelNotFoundError,
     ServerError,
     SessionClosedError,
     SignalingError,
-    TimeoutError_,
     TokenCreateError,
     WebSocketError,
 )
@@ -71,17 +72,23 @@ __all__ = [
     "InvalidAPIKeyError",
     "InvalidBaseURLError",
     "InvalidInputError",
+    "MediaUnavailableError",
     "ModelNotFoundError",
     "ServerError",
     "SessionClosedError",
     "SignalingError",
-    "TimeoutError_",
+    "DecartTimeoutError",
     "TokenCreateError",
     "WebSocketError",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "TimeoutError_":  # the old name, kept so existing code keeps working
+        import warnings
+
+        warnings.warn("TimeoutError_ is deprecated; use DecartTimeoutError", DeprecationWarning, stacklevel=2)
+        return DecartTimeoutError
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'decart_widgets' has no attribute {name!r}")

@@ -3,6 +3,9 @@ error ``code`` of docs/protocol.md section 7."""
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 __all__ = [
     "DecartError",
     "InvalidAPIKeyError",
@@ -12,11 +15,12 @@ __all__ = [
     "TokenCreateError",
     "WebSocketError",
     "IceError",
-    "TimeoutError_",
+    "DecartTimeoutError",
     "ServerError",
     "SignalingError",
     "SessionClosedError",
     "CallbackError",
+    "MediaUnavailableError",
     "is_permanent_error",
 ]
 
@@ -67,8 +71,9 @@ class IceError(DecartError, ConnectionError):
     code = "WEBRTC_ICE_ERROR"
 
 
-class TimeoutError_(DecartError, TimeoutError):
-    """A phase did not finish in time; ``phase`` names it."""
+class DecartTimeoutError(DecartError, TimeoutError):
+    """A phase did not finish in time; ``phase`` names it (``"connect"``,
+    ``"prompt_ack"``, ``"room_info"``, ``"frame"``, ...)."""
 
     code = "WEBRTC_TIMEOUT_ERROR"
 
@@ -93,6 +98,12 @@ class CallbackError(DecartError):
     code = "CALLBACK_ERROR"
 
 
+class MediaUnavailableError(DecartError, ImportError):
+    """The requested media link cannot run here (its client library is missing)."""
+
+    code = "MEDIA_UNAVAILABLE"
+
+
 class SessionClosedError(DecartError, RuntimeError):
     """The session was disconnected; it is final, create a new one."""
 
@@ -113,3 +124,15 @@ def is_permanent_error(text: str) -> bool:
     """True for errors that a reconnect cannot fix (docs/protocol.md section 5)."""
     lowered = text.lower()
     return any(marker in lowered for marker in _PERMANENT_MARKERS)
+
+
+def __getattr__(name: str) -> Any:
+    # the old name, kept so existing code keeps working
+    if name == "TimeoutError_":
+        warnings.warn(
+            "decart_widgets.errors.TimeoutError_ is deprecated; use DecartTimeoutError",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return DecartTimeoutError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,9 +20,9 @@ import aiohttp
 from . import protocol as P
 from .errors import (
     DecartError,
+    DecartTimeoutError,
     InvalidAPIKeyError,
     ServerError,
-    TimeoutError_,
     WebSocketError,
     is_permanent_error,
 )
@@ -84,7 +84,7 @@ class SignalingChannel:
                 timeout,
             )
         except asyncio.TimeoutError as exc:
-            raise TimeoutError_(
+            raise DecartTimeoutError(
                 f"WebSocket to {redact_url(self._url)} did not open in {timeout:.0f} s",
                 phase="websocket",
             ) from exc
@@ -212,21 +212,24 @@ class SignalingChannel:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError as exc:
             fut.cancel()
-            raise TimeoutError_(f"no {phase} from the server within {timeout:g} s", phase=phase) from exc
+            raise DecartTimeoutError(f"no {phase} from the server within {timeout:g} s", phase=phase) from exc
 
     async def close(self) -> None:
         self._closing = True
         if self._ws is not None and not self._ws.closed:
             try:
                 await asyncio.wait_for(self._ws.close(), 3)
-            except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError, RuntimeError):
-                pass
+            except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+                # the socket is gone either way; the server may not have seen a clean close
+                log.info("WebSocket close handshake did not finish: %s: %s", type(exc).__name__, exc)
         if self._reader is not None:
             self._reader.cancel()
             try:
                 await self._reader
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            except asyncio.CancelledError:
+                pass  # the cancel above
+            except Exception:  # noqa: BLE001 - _read() logs its own failures; this is a bug if reached
+                log.warning("signaling reader ended with an error", exc_info=True)
         self._fail_pending(WebSocketError("session closed"))
         if not self.closed.done():
             self.closed.set_result(None)

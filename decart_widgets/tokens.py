@@ -26,7 +26,17 @@ async def create_client_token(
     metadata: dict[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> dict[str, Any]:
-    """Create a client token; returns the server's JSON (``apiKey``, ``token``, ``expiresAt``, ...)."""
+    """Create a client token; returns the server's JSON: ``token`` (a signed
+    JWT), ``apiKey`` (its opaque ``ek_...`` twin), ``expiresAt``, ``permissions``,
+    ``constraints``.
+
+    Hand ``token``, the JWT, to a front end or a less trusted process: it is
+    what the current official SDKs (Python 0.2.4, JS) require for realtime
+    connections. ``apiKey`` also opens realtime sessions (``get_token=`` or
+    ``api_key=`` of :meth:`RealtimeSession.connect` accept either); the
+    permanent key never leaves the kernel. Both only gate new connections: a
+    running session outlives their expiry.
+    """
     key = api_key if api_key is not None else os.environ.get("DECART_API_KEY", "")
     if not isinstance(key, str) or not key.strip():
         raise InvalidAPIKeyError("a permanent API key is needed: pass api_key= or set DECART_API_KEY")
@@ -63,4 +73,7 @@ async def create_client_token(
         raise TokenCreateError(f"token request to {url} failed: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("apiKey"), str):
         raise TokenCreateError("token response has no apiKey")
+    if not isinstance(data.get("token"), str) or not data["token"]:
+        # the platform guarantees the signed token (Python SDK 0.2.4 refuses a response without it)
+        raise TokenCreateError("token response has no signed token (the JWT a front end needs)")
     return data

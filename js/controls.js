@@ -107,9 +107,10 @@ export function dwBuildUI(el) {
 /**
  * @param {DwUI} ui
  * @param {string} state
+ * @param {string} [queue] the place in the server's queue while connecting ("queued: 3 of 10")
  */
-export function dwRenderPill(ui, state) {
-  const label = /** @type {Record<string, string>} */ (DW_STATE_LABELS)[state] || state;
+export function dwRenderPill(ui, state, queue = "") {
+  const label = (state === "connecting" && queue) || /** @type {Record<string, string>} */ (DW_STATE_LABELS)[state] || state;
   ui.pill.className = `dw-pill dw-pill--${state}`;
   ui.pillText.textContent = label;
   ui.root.dataset.state = state;

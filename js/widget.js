@@ -51,7 +51,7 @@ function render({ model, el }) {
   /** @type {{message: string, code?: string} | null} */
   let localError = null; // browser-side errors (camera, transport, upload)
   const showError = () => dwRenderBanner(ui, localError || model.get("error"));
-  const pill = () => dwRenderPill(ui, model.get("state"));
+  const pill = () => dwRenderPill(ui, model.get("state"), model.get("queue") || "");
   let shownFps = /** @type {number | null} */ (null);
   const stats = () => dwRenderStats(ui, model.get("stats") || {}, model.get("generation_seconds"),
     transport ? transport.name : model.get("transport_in_use"), shownFps);
@@ -82,6 +82,7 @@ function render({ model, el }) {
   };
   const promptTyping = dwDebounce((/** @type {string} */ text) => setTrait("prompt", text), DW_PROMPT_DEBOUNCE_MS);
   on("change:state", () => { pill(); stats(); });
+  on("change:queue", pill);
   on("change:stats", stats);
   on("change:generation_seconds", stats);
   on("change:transport_in_use", stats);

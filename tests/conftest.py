@@ -24,3 +24,28 @@ def background_server():
 
     with LocalServer(model="passthrough", tick_interval=0.25).start_background() as server:
         yield server
+
+
+def skip_without_livekit() -> None:
+    """Skip where the livekit rtc client has no wheel (the aiortc link still runs there)."""
+    from decart_widgets.session._media_choice import livekit_missing
+
+    why = livekit_missing()
+    if why is not None:
+        pytest.skip(f"media='livekit' cannot run here: {why}")
+
+
+@pytest.fixture(params=["webrtc", "livekit"])
+def media(request):
+    """The media link a session test runs over: the legacy aiortc peer
+    connection, or the LiveKit room of the current generation."""
+    if request.param == "livekit":
+        skip_without_livekit()
+    return request.param
+
+
+@pytest.fixture
+def livekit():
+    """For tests of the LiveKit link alone: skipped where it cannot run."""
+    skip_without_livekit()
+    return "livekit"

@@ -27,8 +27,8 @@ def assert_monotonic(frames):
 
 
 @pytest.fixture
-async def session(background_server):
-    s = await RealtimeSession.connect(base_url=background_server.url)
+async def session(media, background_server):
+    s = await RealtimeSession.connect(media=media, base_url=background_server.url)
     await s.snapshot()
     yield s
     s.disconnect()
@@ -80,8 +80,8 @@ async def test_fps_cap(session, tmp_path):
     assert rec.frames_written >= 0.6 * min(received, 5 * elapsed), (rec.frames_written, received, elapsed)
 
 
-async def test_recording_survives_a_forced_reconnect(background_server, tmp_path):
-    session = await RealtimeSession.connect(base_url=background_server.url)
+async def test_recording_survives_a_forced_reconnect(media, background_server, tmp_path):
+    session = await RealtimeSession.connect(media=media, base_url=background_server.url)
     try:
         await session.snapshot()
         path = tmp_path / "across.mp4"
@@ -101,8 +101,8 @@ async def test_recording_survives_a_forced_reconnect(background_server, tmp_path
         session.disconnect()
 
 
-async def test_disconnect_finishes_open_recordings(background_server, tmp_path):
-    session = await RealtimeSession.connect(base_url=background_server.url)
+async def test_disconnect_finishes_open_recordings(media, background_server, tmp_path):
+    session = await RealtimeSession.connect(media=media, base_url=background_server.url)
     await session.snapshot()
     rec = session.record(tmp_path / "open.mp4")
     await asyncio.sleep(0.5)

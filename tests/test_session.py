@@ -4,29 +4,34 @@ a notebook would run it), including faults and cleanup."""
 from __future__ import annotations
 
 import asyncio
-import gc
-import os
 import threading
 import time
 
 import numpy as np
 import pytest
+from _leaks import (
+    client_pcs,
+    livekit_leftovers,
+    media_loop_running,
+    session_threads,
+    socket_count,
+    thread_names,
+)
 from _waits import wait_until
 
 from decart_widgets.errors import (
+    DecartTimeoutError,
     InvalidAPIKeyError,
     InvalidBaseURLError,
     InvalidInputError,
     ModelNotFoundError,
     ServerError,
     SessionClosedError,
-    TimeoutError_,
 )
 from decart_widgets.images import MAX_IMAGE_BYTES
 from decart_widgets.session import RealtimeSession
 
 FAST_RETRY = (0.2, 0.2, 0.2, 0.2, 0.2)
-SERVER_THREAD_PREFIXES = ("decart-server", "decart-local-server", "asyncio_")
 
 
 def _png() -> bytes:
@@ -61,10 +66,10 @@ def client_events(server):
     return [e for e in list(server.events) if e.get("source") == "client"]
 
 
-async def test_connect_generates_frames_ticks_and_updates(background_server):
+async def test_connect_generates_frames_ticks_and_updates(media, background_server):
     server = background_server
     session = await RealtimeSession.connect(
-        "lucy-2.1", base_url=server.url, initial_state={"prompt": {"text": "anime", "enhance": True}}
+        "lucy-2.1", media=media, base_url=server.url, initial_state={"prompt": {"text": "anime", "enhance": True}}
     )
     try:
         log = StateLog(session)
@@ -91,20 +96,20 @@ async def test_connect_generates_frames_ticks_and_updates(background_server):
     assert session.connection_state == "disconnected"
 
 
-async def test_passthrough_and_watch_of_image_only_initial_state(background_server):
-    session = await RealtimeSession.connect(base_url=background_server.url, initial_state={"image": _png()})
+async def test_passthrough_and_watch_of_image_only_initial_state(media, background_server):
+    session = await RealtimeSession.connect(media=media, base_url=background_server.url, initial_state={"image": _png()})
     try:
         assert session.is_connected()
-        kinds = [e["type"] for e in client_events(background_server)]
+        kinds = [e["type"] for e in client_events(background_server) if e["type"] != "livekit_join"]
         assert kinds[0] == "set_image"
     finally:
         session.disconnect()
 
 
-async def test_drop_reconnects_and_restores_prompt(background_server):
+async def test_drop_reconnects_and_restores_prompt(media, background_server):
     server = background_server
     session = await RealtimeSession.connect(
-        base_url=server.url, initial_state={"prompt": {"text": "sepia", "enhance": True}}
+        media=media, base_url=server.url, initial_state={"prompt": {"text": "sepia", "enhance": True}}
     )
     try:
         log = StateLog(session)
@@ -126,9 +131,9 @@ async def test_drop_reconnects_and_restores_prompt(background_server):
         session.disconnect()
 
 
-async def test_retries_exhausted_gives_disconnected_and_error(background_server):
+async def test_retries_exhausted_gives_disconnected_and_error(media, background_server):
     server = background_server
-    session = await RealtimeSession.connect(base_url=server.url, reconnect_delays=FAST_RETRY)
+    session = await RealtimeSession.connect(media=media, base_url=server.url, reconnect_delays=FAST_RETRY)
     log = StateLog(session)
     server.faults.reject_connections = 100
     before = server.connections_total
@@ -143,9 +148,9 @@ async def test_retries_exhausted_gives_disconnected_and_error(background_server)
     server.faults.reject_connections = 0
 
 
-async def test_permanent_error_is_not_retried(background_server):
+async def test_permanent_error_is_not_retried(media, background_server):
     server = background_server
-    session = await RealtimeSession.connect(base_url=server.url, reconnect_delays=FAST_RETRY)
+    session = await RealtimeSession.connect(media=media, base_url=server.url, reconnect_delays=FAST_RETRY)
     log = StateLog(session)
     before = server.connections_total
     server.send_error("Invalid API key (401)", close=True)
@@ -157,20 +162,20 @@ async def test_permanent_error_is_not_retried(background_server):
     session.disconnect()
 
 
-async def test_invalid_key_at_connect_is_a_clear_error():
+async def test_invalid_key_at_connect_is_a_clear_error(media):
     from decart_widgets.server import LocalServer
 
     with LocalServer(model="passthrough", valid_keys={"right"}).start_background() as server:
         with pytest.raises(InvalidAPIKeyError) as info:
-            await RealtimeSession.connect(base_url=server.url, api_key="wrong")
+            await RealtimeSession.connect(media=media, base_url=server.url, api_key="wrong")
         assert info.value.code == "INVALID_API_KEY" and "wrong" not in str(info.value)
-        session = await RealtimeSession.connect(base_url=server.url, get_token=lambda: "right")
+        session = await RealtimeSession.connect(media=media, base_url=server.url, get_token=lambda: "right")
         session.disconnect()
 
 
-async def test_moderation_rejection_raises_and_keeps_state(background_server):
+async def test_moderation_rejection_raises_and_keeps_state(media, background_server):
     session = await RealtimeSession.connect(
-        base_url=background_server.url, initial_state={"prompt": {"text": "watercolor", "enhance": True}}
+        media=media, base_url=background_server.url, initial_state={"prompt": {"text": "watercolor", "enhance": True}}
     )
     try:
         with pytest.raises(ServerError, match="moderation") as info:
@@ -182,14 +187,14 @@ async def test_moderation_rejection_raises_and_keeps_state(background_server):
         session.disconnect()
 
 
-async def test_ack_timeouts_raise_timeout_errors(background_server):
-    session = await RealtimeSession.connect(base_url=background_server.url, prompt_timeout=0.3, image_timeout=0.3)
+async def test_ack_timeouts_raise_timeout_errors(media, background_server):
+    session = await RealtimeSession.connect(media=media, base_url=background_server.url, prompt_timeout=0.3, image_timeout=0.3)
     try:
         background_server.faults.drop_acks = True
-        with pytest.raises(TimeoutError_) as info:
+        with pytest.raises(DecartTimeoutError) as info:
             await session.set_prompt("anime")
         assert info.value.code == "WEBRTC_TIMEOUT_ERROR" and info.value.phase == "prompt_ack"
-        with pytest.raises(TimeoutError_):
+        with pytest.raises(DecartTimeoutError):
             await session.set_image(_png(), timeout=0.3)
         assert session.prompt is None
     finally:
@@ -197,8 +202,8 @@ async def test_ack_timeouts_raise_timeout_errors(background_server):
         session.disconnect()
 
 
-async def test_blocking_the_callers_thread_does_not_stop_frames(background_server):
-    session = await RealtimeSession.connect(base_url=background_server.url)
+async def test_blocking_the_callers_thread_does_not_stop_frames(media, background_server):
+    session = await RealtimeSession.connect(media=media, base_url=background_server.url)
     try:
         await wait_until(lambda: session.stats()["frames_received"] > 5, 5, "first frames")
         before = session.stats()["frames_received"]
@@ -210,58 +215,30 @@ async def test_blocking_the_callers_thread_does_not_stop_frames(background_serve
         session.disconnect()
 
 
-def _socket_count() -> int:
-    fd_dir = "/proc/self/fd"
-    n = 0
-    for fd in os.listdir(fd_dir):
-        try:
-            if os.readlink(os.path.join(fd_dir, fd)).startswith("socket:"):
-                n += 1
-        except OSError:
-            pass
-    return n
-
-
-def _peer_connections() -> int:
-    from aiortc import RTCPeerConnection
-
-    gc.collect()
-    return sum(1 for o in gc.get_objects() if isinstance(o, RTCPeerConnection) and o.connectionState != "closed")
-
-
-async def test_disconnect_leaves_nothing_running(background_server):
-    threads_before = {t.name for t in threading.enumerate()}
-    sockets_before = _socket_count()
-    session = await RealtimeSession.connect(base_url=background_server.url)
+async def test_disconnect_leaves_nothing_running(media, background_server):
+    threads_before = thread_names()
+    sockets_before = socket_count()
+    session = await RealtimeSession.connect(media=media, base_url=background_server.url)
     await session.snapshot()
     assert any(t.name == "decart-media-loop" for t in threading.enumerate())
+    assert session.media == media and session.stats()["media"] == media
+    if media == "livekit":
+        assert background_server.rooms and livekit_leftovers()
     session.disconnect()
     session.disconnect()  # idempotent
     await wait_until(lambda: not background_server.streams, 5, "server to see the close")
     # the server (a separate owner, still running) may have started its own
     # workers; none of the session's may remain
-    leftover = {t.name for t in threading.enumerate()} - threads_before
-    session_threads = {n for n in leftover if not n.startswith(SERVER_THREAD_PREFIXES)}
-    assert not session_threads, f"session threads left running: {session_threads}"
-    assert _socket_count() <= sockets_before
-    client_pcs = [pc for pc in _client_pcs()]
-    assert not client_pcs
+    assert not session_threads(threads_before), "session threads left running"
+    assert socket_count() <= sockets_before
+    assert not client_pcs() and not livekit_leftovers()
+    await wait_until(lambda: not background_server.rooms, 5, "the server to end the room")
     # the media loop (and with it every session task) stopped with the last session
-    from decart_widgets.common.media_loop import media_loop
-
-    assert media_loop._loop is None
+    assert not media_loop_running()
     with pytest.raises(SessionClosedError):
         await session.set_prompt("after disconnect")
     with pytest.raises(SessionClosedError):
         session.replace_source(None)
-
-
-def _client_pcs():
-    from aiortc import RTCPeerConnection
-
-    gc.collect()
-    return [o for o in gc.get_objects() if isinstance(o, RTCPeerConnection) and o.connectionState != "closed"
-            and o.signalingState != "closed"]
 
 
 async def test_bad_input_gets_clear_coded_errors(background_server, tmp_path):
@@ -308,13 +285,13 @@ async def test_no_key_for_a_remote_server_is_a_clear_error(monkeypatch):
         await RealtimeSession.connect(base_url="wss://api3.decart.ai.invalid")
 
 
-async def test_connect_from_a_plain_thread_with_its_own_loop(background_server):
+async def test_connect_from_a_plain_thread_with_its_own_loop(media, background_server):
     """Public coroutines work from any event loop, not only the test's."""
     result = {}
 
     def worker():
         async def main():
-            s = await RealtimeSession.connect(base_url=background_server.url)
+            s = await RealtimeSession.connect(media=media, base_url=background_server.url)
             await s.set_prompt("noir")
             result["shape"] = (await s.snapshot()).shape
             s.disconnect()
@@ -327,7 +304,7 @@ async def test_connect_from_a_plain_thread_with_its_own_loop(background_server):
     assert result["shape"] == (720, 1280, 3)
 
 
-async def test_client_token_from_the_local_server_opens_a_session():
+async def test_client_token_from_the_local_server_opens_a_session(media):
     from decart_widgets import create_client_token
     from decart_widgets.server import LocalServer
 
@@ -338,6 +315,7 @@ async def test_client_token_from_the_local_server_opens_a_session():
             await create_client_token(api_key="permanent-key", api_base_url=server.http_url, expires_in=0)
         token = await create_client_token(api_key="permanent-key", api_base_url=server.http_url, expires_in=60)
         assert token["apiKey"].startswith("ek_") and "expiresAt" in token
+        assert token["token"].count(".") == 2  # the signed JWT, what a front end gets
         # the short-lived key is what a less trusted place gets; get_token is called per connect
         calls = []
 
@@ -345,24 +323,32 @@ async def test_client_token_from_the_local_server_opens_a_session():
             calls.append(1)
             return token["apiKey"]
 
-        session = await RealtimeSession.connect(base_url=server.url, get_token=get_token)
+        session = await RealtimeSession.connect(media=media, base_url=server.url, get_token=get_token)
         try:
             assert session.is_connected() and calls == [1]
         finally:
             session.disconnect()
+        # the JWT opens a session too
+        session = await RealtimeSession.connect(media=media, base_url=server.url, api_key=token["token"])
+        session.disconnect()
 
 
-async def test_subscribe_watches_a_running_session(background_server):
-    from decart_widgets.session import decode_subscribe_token
+async def test_subscribe_watches_a_running_session(media, background_server):
+    from decart_widgets.session import LegacyWatch, RoomWatch, decode_subscribe_token
 
-    owner = await RealtimeSession.connect(base_url=background_server.url)
+    owner = await RealtimeSession.connect(media=media, base_url=background_server.url)
     try:
         await owner.snapshot()
         token = owner.subscribe_token
-        assert decode_subscribe_token(token)[0] == owner.session_id
+        watch = decode_subscribe_token(token)
+        # the token has the form of the session's generation
+        if media == "livekit":
+            assert isinstance(watch, RoomWatch) and watch.room_name in background_server.rooms
+        else:
+            assert isinstance(watch, LegacyWatch) and watch.sid == owner.session_id
         viewer = await RealtimeSession.subscribe(token, base_url=background_server.url)
         try:
-            assert viewer.view_only and viewer.is_connected()
+            assert viewer.view_only and viewer.is_connected() and viewer.media == media
             frame = await viewer.snapshot()
             assert frame.shape == (720, 1280, 3)
             # the viewer sees the owner's test pattern (the stamp survives the passthrough model)
@@ -391,3 +377,56 @@ async def test_bad_subscribe_tokens(background_server):
     unknown = base64.urlsafe_b64encode(json.dumps({"sid": "nope", "ip": "127.0.0.1", "port": 1}).encode()).decode()
     with pytest.raises(ServerError, match="(?i)invalid session"):
         await RealtimeSession.subscribe(unknown, base_url=background_server.url)
+    no_room = base64.urlsafe_b64encode(json.dumps({"room_name": "nope"}).encode()).decode()
+    with pytest.raises(ServerError, match="404.*nope"):
+        await RealtimeSession.subscribe(no_room, base_url=background_server.url, reconnect_delays=(0.1,))
+    # each token form is watched over its own generation's link
+    with pytest.raises(InvalidInputError, match="media='livekit'"):
+        await RealtimeSession.subscribe(no_room, base_url=background_server.url, media="webrtc")
+    with pytest.raises(InvalidInputError, match="media='webrtc'"):
+        await RealtimeSession.subscribe(unknown, base_url=background_server.url, media="livekit")
+
+
+async def test_disconnect_from_an_event_handler_leaves_nothing_running(media, background_server):
+    """On the media loop disconnect() cannot wait: it closes in the background,
+    and the loop's thread ends with it (no thread left behind, none unjoined)."""
+    session = await RealtimeSession.connect(media=media, base_url=background_server.url)
+    states = []
+    session.on("connection_change", states.append)
+    session.on("generation_tick", lambda seconds: session.disconnect())
+    await wait_until(lambda: "disconnected" in states, 10, "disconnected")
+    session.disconnect()  # from here: waits for the background teardown
+    await wait_until(lambda: not media_loop_running(), 10, "the media loop to stop")
+    assert not media_loop_running() and not client_pcs() and not livekit_leftovers()
+    with pytest.raises(SessionClosedError):
+        await session.set_prompt("after disconnect")
+
+
+async def test_a_closed_session_leaves_no_task_on_a_shared_media_loop(media, background_server):
+    """With another owner keeping the media loop alive (a widget, a second
+    session), a closed session's tasks must be gone, not just stopped with the loop."""
+    from decart_widgets.common.media_loop import media_loop
+
+    loop = media_loop.acquire()
+    try:
+        before = set(await media_loop.run(_tasks_on_loop()))
+        session = await RealtimeSession.connect(media=media, base_url=background_server.url)
+        await session.snapshot()
+        assert set(await media_loop.run(_tasks_on_loop())) - before  # it had some
+        session.disconnect()
+        await wait_until(lambda: not background_server.streams, 5, "server to see the close")
+
+        async def left() -> set:
+            return set(await _tasks_on_loop()) - before
+
+        assert not await media_loop.run(left()), "session tasks left on the media loop"
+        if media == "livekit":
+            assert not livekit_leftovers()
+        assert loop.is_running()
+    finally:
+        media_loop.release()
+
+
+async def _tasks_on_loop() -> list:
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() if t is not current and not t.done()]

@@ -8,7 +8,12 @@ import pytest
 from aiohttp import web
 
 from decart_widgets import protocol as P
-from decart_widgets.errors import InvalidAPIKeyError, ServerError, TimeoutError_, WebSocketError
+from decart_widgets.errors import (
+    DecartTimeoutError,
+    InvalidAPIKeyError,
+    ServerError,
+    WebSocketError,
+)
 from decart_widgets.signaling import SignalingChannel, redact_url
 
 
@@ -118,10 +123,10 @@ async def test_one_set_image_at_a_time_and_failure(peer, channel):
 
 
 async def test_ack_timeout_names_the_phase(peer, channel):
-    with pytest.raises(TimeoutError_) as info:
+    with pytest.raises(DecartTimeoutError) as info:
         await channel.request_prompt("never acked", True, 0.2)
     assert info.value.phase == "prompt_ack" and info.value.code == "WEBRTC_TIMEOUT_ERROR"
-    with pytest.raises(TimeoutError_) as info:
+    with pytest.raises(DecartTimeoutError) as info:
         await channel.request_set_image(None, None, None, 0.2)
     assert info.value.phase == "set_image_ack"
     assert not channel._prompt_waiters and channel._image_waiter is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 
 import numpy as np
 import pytest
@@ -39,8 +40,8 @@ def test_quality_verdict_bands(kwargs, level, limiting):
     assert set(verdict["bands"]) == set(kwargs)
 
 
-async def test_stats_fields_present_and_sane(background_server):
-    session = await RealtimeSession.connect(base_url=background_server.url)
+async def test_stats_fields_present_and_sane(media, background_server):
+    session = await RealtimeSession.connect(base_url=background_server.url, media=media)
     try:
         events = []
         session.on("stats", events.append)
@@ -62,49 +63,44 @@ async def test_stats_fields_present_and_sane(background_server):
         session.disconnect()
 
 
-def _sender_encoder(session):
-    sender = session._conn.pc.getSenders()[0]
-    return sender._RTCRtpSender__encoder
-
-
-async def _measured_bitrate(url, bitrate):
-    session = await RealtimeSession.connect(base_url=url, bitrate=bitrate)
+async def _bitrates(url, media, seconds=5, **kwargs):
+    """``bitrate_up`` once a second for ``seconds`` after the first frame."""
+    session = await RealtimeSession.connect(base_url=url, media=media, **kwargs)
     try:
         await session.snapshot()
-        await asyncio.sleep(4.0)
-        encoder = _sender_encoder(session)
-        return session.stats()["bitrate_up"], encoder
+        samples = []
+        for _ in range(seconds):
+            await asyncio.sleep(1.0)
+            samples.append(session.stats()["bitrate_up"] or 0.0)
+        return samples
     finally:
         session.disconnect()
 
 
-async def test_upstream_bitrate_follows_the_setting(background_server):
-    high, enc_high = await _measured_bitrate(background_server.url, 3_000_000)
-    low, enc_low = await _measured_bitrate(background_server.url, 1_200_000)
-    assert isinstance(enc_high, PinnedVp8Encoder) and enc_high.target_bitrate == 3_000_000
-    assert enc_low.target_bitrate == 1_200_000
+async def test_upstream_bitrate_follows_the_setting(media, background_server):
+    high = await _bitrates(background_server.url, media, bitrate=3_000_000)
+    low = await _bitrates(background_server.url, media, bitrate=1_200_000)
     # aiortc's own clamp would hold both at <= 1.5 Mbps; ours follow the
-    # setting (VP8's CBR overshoots on the noisy test pattern, hence the band)
-    assert 0.6 * 3_000_000 < high < 1.5 * 3_000_000, high
-    assert 0.6 * 1_200_000 < low < 1.5 * 1_200_000, low
-    assert high > 1.6 * low
+    # setting (VP8's CBR overshoots on the noisy test pattern, and LiveKit's
+    # bandwidth estimate ramps up towards the cap, hence the band, and the
+    # peak for the high setting)
+    assert 0.6 * 3_000_000 < max(high) and statistics.median(high) < 1.5 * 3_000_000, high
+    assert 0.6 * 1_200_000 < statistics.median(low) < 1.5 * 1_200_000, low
+    assert max(high) > 1.6 * statistics.median(low)
 
 
-async def test_default_bitrate_is_2_5_mbps_at_720p(background_server):
-    session = await RealtimeSession.connect(base_url=background_server.url)
-    try:
-        await session.snapshot()
-        assert _sender_encoder(session).target_bitrate == 2_500_000
-    finally:
-        session.disconnect()
+async def test_default_bitrate_is_2_5_mbps_at_720p(media, background_server):
+    rates = await _bitrates(background_server.url, media)
+    # above aiortc's 1.5 Mbps clamp and LiveKit's start estimate: the default is applied
+    assert 0.6 * 2_500_000 < max(rates) and statistics.median(rates) < 1.5 * 2_500_000, rates
     with pytest.raises(InvalidInputError, match="bitrate"):
-        await RealtimeSession.connect(base_url=background_server.url, bitrate=10)
+        await RealtimeSession.connect(base_url=background_server.url, media=media, bitrate=10)
 
 
-async def test_replace_source_without_reconnect(background_server):
+async def test_replace_source_without_reconnect(media, background_server):
     server = background_server
     before = server.connections_total
-    session = await RealtimeSession.connect(base_url=server.url)
+    session = await RealtimeSession.connect(base_url=server.url, media=media)
     try:
         await session.snapshot()
         session.replace_source(NumpySource(lambda t: np.full((720, 1280, 3), (200, 30, 30), np.uint8)))
@@ -118,10 +114,10 @@ async def test_replace_source_without_reconnect(background_server):
         session.disconnect()
 
 
-async def test_mirror_flips_upstream_frames(background_server):
+async def test_mirror_flips_upstream_frames(media, background_server):
     left_red = np.zeros((720, 1280, 3), np.uint8)
     left_red[:, :640] = (255, 0, 0)
-    session = await RealtimeSession.connect(base_url=background_server.url, source=NumpySource(lambda t: left_red), mirror=True)
+    session = await RealtimeSession.connect(base_url=background_server.url, media=media, source=NumpySource(lambda t: left_red), mirror=True)
     try:
         await asyncio.sleep(0.3)
         frame = await session.snapshot()
@@ -129,7 +125,7 @@ async def test_mirror_flips_upstream_frames(background_server):
     finally:
         session.disconnect()
     with pytest.raises(InvalidInputError, match="mirror"):
-        await RealtimeSession.connect(base_url=background_server.url, mirror="sometimes")
+        await RealtimeSession.connect(base_url=background_server.url, media=media, mirror="sometimes")
 
 
 def test_pinned_encoder_applies_its_fast_libvpx_options():

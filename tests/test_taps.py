@@ -15,8 +15,8 @@ from decart_widgets.common.stamp import read_stamp
 
 
 @pytest.fixture
-async def session(background_server):
-    s = await RealtimeSession.connect(base_url=background_server.url)
+async def session(media, background_server):
+    s = await RealtimeSession.connect(media=media, base_url=background_server.url)
     yield s
     s.disconnect()
 
@@ -186,8 +186,8 @@ async def test_bad_tap_arguments(session):
         await session.snapshot("middle")
 
 
-async def test_taps_stop_with_the_session(background_server):
-    s = await RealtimeSession.connect(base_url=background_server.url)
+async def test_taps_stop_with_the_session(media, background_server):
+    s = await RealtimeSession.connect(media=media, base_url=background_server.url)
     taps = [s.on_frame(lambda f, i: None), s.on_pair(lambda a, b, i: None)]
     await s.snapshot()
     assert all(t.running for t in taps)

@@ -125,7 +125,7 @@ def test_server_choice(monkeypatch):
     with pytest.raises(InvalidInputError):
         choose_server("decart", None, None)
     c = choose_server(None, SECRET, None)
-    assert c.kind == "decart" and c.base_url == "wss://api3.decart.ai" and SECRET not in repr(c)
+    assert c.kind == "decart" and c.base_url == "wss://api.decart.ai" and SECRET not in repr(c)
     monkeypatch.setenv("DECART_API_KEY", SECRET)
     assert choose_server(None, None, None).kind == "decart"
     local = choose_server("local", None, None)

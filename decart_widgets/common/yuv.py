@@ -13,14 +13,19 @@ import av
 import cv2
 import numpy as np
 
-__all__ = ["ndarray_to_frame"]
+__all__ = ["ndarray_to_frame", "rgb_to_i420"]
 
 
-def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """``HxWx3 uint8`` RGB → a yuv420p VideoFrame (an odd last row or column is cut:
-    yuv420p needs even sizes)."""
+def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
+    """``HxWx3 uint8`` RGB → packed I420, ``(h * 3 / 2, w)``: Y, then U, then V
+    (an odd last row or column is cut: yuv420p needs even sizes). What the
+    LiveKit link hands its rtc client as is."""
     h, w = rgb.shape[:2]
     if h % 2 or w % 2:
         rgb = rgb[: h - h % 2, : w - w % 2]
-    yuv = cast("np.ndarray[Any, np.dtype[np.uint8]]", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
-    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    return cast("np.ndarray[Any, np.dtype[np.uint8]]", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
+
+
+def ndarray_to_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """``HxWx3 uint8`` RGB → a yuv420p VideoFrame (an odd last row or column is cut)."""
+    return av.VideoFrame.from_ndarray(rgb_to_i420(rgb), format="yuv420p")

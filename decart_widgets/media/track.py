@@ -14,12 +14,14 @@ import fractions
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..common.stamp import read_stamp
+from ..common.yuv import rgb_to_i420
 from .convert import frame_stamp, ndarray_to_frame
 from .meters import LatencyMeter, RateMeter
 from .sources import LiveSource, Source
@@ -122,6 +124,17 @@ class FramePump:
         return PumpTrack(self)
 
     async def next_frame(self) -> av.VideoFrame:
+        frame, _ = await self._next(ndarray_to_frame)
+        return frame
+
+    async def next_i420(self) -> tuple[np.ndarray | av.VideoFrame, float]:
+        """The next frame for a consumer that takes I420 (the LiveKit link):
+        frames made from RGB as a packed ``(h * 3 / 2, w)`` array, without a
+        PyAV frame in between; a live source's ready-made frame as it is.
+        With the frame's time in seconds since the stream started."""
+        return await self._next(rgb_to_i420)
+
+    async def _next(self, convert: Callable[[np.ndarray], Any]) -> tuple[Any, float]:
         if self._stopped:
             raise MediaStreamError
         source = self._source
@@ -142,13 +155,13 @@ class FramePump:
         if isinstance(source, LiveSource) and not self._needs_pixels():
             ready = await source.read_frame(index, t)
             if ready is not None and not self.mirror:
-                return self._send(ready, frame_stamp(ready), t)
+                return self._send(ready, frame_stamp(ready), t), t
         rgb = await source.read(index, t)
         if self.mirror:
             rgb = rgb[:, ::-1]
         if self._process is not None:
             rgb = await self._process(rgb, index, t)
-        return self._send(ndarray_to_frame(rgb), read_stamp(rgb), t)
+        return self._send(convert(rgb), read_stamp(rgb), t), t
 
     async def _wait_tick(self, start: float, now: float) -> None:
         """A generated source: wait for the next tick of the fps clock."""
@@ -170,12 +183,13 @@ class FramePump:
             await asyncio.sleep(gap)
         await source.wait_frame(LIVE_REPEAT_AFTER)
 
-    def _send(self, frame: av.VideoFrame, counter: int | None, t: float) -> av.VideoFrame:
+    def _send(self, frame: Any, counter: int | None, t: float) -> Any:
         sent = time.perf_counter()
         if counter is not None:
             self.latency.sent(counter, sent)
-        frame.pts = int(round(t * VIDEO_CLOCK_RATE))
-        frame.time_base = _TIME_BASE
+        if isinstance(frame, av.VideoFrame):
+            frame.pts = int(round(t * VIDEO_CLOCK_RATE))
+            frame.time_base = _TIME_BASE
         self.frames_sent += 1
         self._sent.tick(sent)
         self._last_sent = sent

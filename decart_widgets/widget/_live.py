@@ -22,6 +22,7 @@ from ..images import MAX_IMAGE_BYTES
 from ..media.browser import BrowserCameraSource
 from ..models import ModelDefinition, get_model, realtime_model_names
 from ..session import ConnectionState, RealtimeSession
+from ..session._args import check_media
 from ._assets import load_css, load_esm
 from ._browser_link import BrowserLink
 from ._server_choice import ServerChoice, choose_server
@@ -60,6 +61,8 @@ class DecartLive(anywidget.AnyWidget):
     :param api_key: Decart API key (kept in the kernel only).
     :param get_token: callable returning a short-lived token (called per connect).
     :param local_model: the local server's model: None (effects), "passthrough" or a callable.
+    :param media: the kernel's media link to the model: "auto" (LiveKit for Decart; for
+        the local server the faster link, see the README), "livekit" or "webrtc".
     :param connect: connect at once (default); else call :meth:`connect` or press Connect.
     """
 
@@ -110,6 +113,14 @@ class DecartLive(anywidget.AnyWidget):
     """About once a second: fps_out, latency_ms, frames sent/received,
     generation_seconds, camera and transport counters (dict)."""
 
+    media = t.Enum(("auto", "livekit", "webrtc"), "auto", read_only=True).tag(sync=True)
+    """The kernel↔model media link asked for (set at construction): "auto",
+    "livekit" or "webrtc"; the link in use is ``stats["media"]``."""
+
+    queue = t.Unicode("").tag(sync=True)
+    """While connecting, the place in Decart's queue for a model slot
+    (e.g. ``"queued: 3 of 10"``, shown in the status pill); else ``""``."""
+
     server = t.Unicode("local", read_only=True).tag(sync=True)
     """Where the session goes: "local", "decart" or a ws(s):// URL (no key)."""
 
@@ -137,9 +148,11 @@ class DecartLive(anywidget.AnyWidget):
         api_key: str | None = None,
         get_token: Any = None,
         local_model: Any = None,
+        media: str = "auto",
         connect: bool = True,
     ) -> None:
         model_def = get_model(model)
+        media = check_media(media)
         choice = choose_server(server, api_key, get_token)
         names = realtime_model_names()
         if model_def.name not in names:
@@ -156,6 +169,7 @@ class DecartLive(anywidget.AnyWidget):
         self.set_trait("models", names)
         self.set_trait("server", choice.label)
         self.set_trait("server_note", choice.note)
+        self.set_trait("media", media)
         self._loop = media_loop.acquire()
         self._camera = BrowserCameraSource()
         self._facing: str | None = None
@@ -164,7 +178,8 @@ class DecartLive(anywidget.AnyWidget):
         # the model's output frames, from the session runner to the transports
         self._output: FanOut[OutputSubscriber] = FanOut()
         self._runner = SessionRunner(
-            choice, self._camera, self._output, local_model=local_model,
+            choice, self._camera, self._output, local_model=local_model, media=media,
+            on_queue=lambda text: self.set_trait("queue", text),
             on_state=self._set_state, on_tick=self._set_tick,
             on_error=self._set_error, on_session=self._set_session,
             on_ended=lambda: setattr(self, "active", False),

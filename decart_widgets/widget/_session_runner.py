@@ -71,6 +71,8 @@ class SessionRunner:
         output: FanOut[OutputSubscriber],
         *,
         local_model: Any = None,
+        media: str = "auto",
+        on_queue: Callable[[str], None] = lambda text: None,
         on_state: Callable[[str], None],
         on_tick: Callable[[int], None],
         on_error: Callable[[DecartError | None], None],
@@ -81,6 +83,12 @@ class SessionRunner:
         self._source = source
         self._output = output
         self._local_model = local_model
+        self._media = media
+        self._on_queue = on_queue
+        #: The RealtimeSession.connect() running now: stop() and close() cancel it.
+        self._connecting: asyncio.Task[RealtimeSession] | None = None
+        #: stop() calls so far: a start() queued before a stop() does not connect.
+        self._stops = 0
         self._on_state, self._on_tick = on_state, on_tick
         self._on_error, self._on_session = on_error, on_session
         self._on_ended = on_ended
@@ -127,8 +135,10 @@ class SessionRunner:
     # ---------------------------------------------------------- lifecycle
 
     async def start(self, model: ModelDefinition) -> None:
+        stops = self._stops
         async with self._get_lock():
-            if self._closed or self.session is not None:
+            # a stop() asked for after this start() wins, even if it waits behind it
+            if self._closed or self.session is not None or stops != self._stops:
                 return
             await self._connect(model)
 
@@ -138,7 +148,7 @@ class SessionRunner:
         applied = self.desired.snapshot()
         try:
             base_url = await self._base_url()
-            session = await RealtimeSession.connect(
+            self._connecting = asyncio.get_running_loop().create_task(RealtimeSession.connect(
                 model,
                 source=self._source,
                 base_url=base_url,
@@ -146,7 +156,17 @@ class SessionRunner:
                 get_token=self._choice.get_token,
                 initial_state=self._initial_state(),
                 mirror="auto",  # the camera source says when (BrowserCameraSource.selfie)
-            )
+                media=self._media,
+                handlers={"queue": lambda position, size: self._on_queue(f"queued: {position} of {size}")},
+            ))
+            session = await self._connecting
+        except asyncio.CancelledError:
+            connecting = self._connecting
+            if connecting is None or not connecting.cancelled():
+                raise  # this task itself was cancelled
+            # stop() or close() while connecting: the session released what it held
+            self._on_state("disconnected")
+            return
         except DecartError as exc:
             self._connect_failed(exc)
             return
@@ -154,6 +174,9 @@ class SessionRunner:
             log.warning("connect failed", exc_info=True)
             self._connect_failed(DecartError(f"connect failed: {exc}"))
             return
+        finally:
+            self._connecting = None
+            self._on_queue("")
         if self._closed:
             await asyncio.to_thread(session.disconnect)
             return
@@ -193,7 +216,13 @@ class SessionRunner:
                 self._on_error(error)
         return handler
 
+    def _cancel_connect(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+
     async def stop(self) -> None:
+        self._stops += 1
+        self._cancel_connect()
         async with self._get_lock():
             await self._disconnect()
 
@@ -207,11 +236,13 @@ class SessionRunner:
 
     async def restart(self, model: ModelDefinition) -> None:
         """Switch models: disconnect, then connect with the same prompt and image."""
+        stops = self._stops
         async with self._get_lock():
             if self._closed:
                 return
             await self._disconnect()
-            await self._connect(model)
+            if stops == self._stops:
+                await self._connect(model)
 
     # ------------------------------------------------------------ updates
 
@@ -291,6 +322,7 @@ class SessionRunner:
             self._applied = d.snapshot()
 
     async def close(self) -> None:
+        self._cancel_connect()
         async with self._get_lock():
             self._closed = True
             await self._disconnect()

@@ -89,6 +89,29 @@ def test_typed_prompt_reaches_server_and_changes_output(make_widget, show):
     page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {before / 3}", timeout=15_000)
 
 
+def test_livekit_link_camera_to_model_and_back(livekit, make_widget, show):
+    """Camera -> kernel -> LiveKit room -> local server -> kernel -> browser,
+    with the current generation's media link in the kernel."""
+    w = make_widget(local_model=None, media="livekit", transport="webrtc", mirror="off")
+    page = show(w)
+    page.wait_for_function("document.querySelector('.dw-root').dataset.transport === 'webrtc'", timeout=15_000)
+    w.wait_for_state("connected", "generating", timeout=30)
+    assert w.session is not None and w.session.media == "livekit" and w.local_server.rooms
+    wait_until(lambda: w.camera.frames_read > 10, 15, "camera frames read by the session")
+    wait_frames_advance(page, 15)
+    # the green fake camera came back through the model (not "waiting for camera")
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() > 40", timeout=15_000)
+    before = page.evaluate(OUTPUT_SATURATION_JS)
+    mark = w.local_server.mark_events()
+    page.get_by_test_id("prompt").fill("sketch")
+    page.get_by_test_id("prompt").press("Enter")
+    w.local_server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "sketch", 10, since=mark)
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {before / 3}", timeout=15_000)
+    wait_frames_advance(page, 10)
+    assert w.stats.get("media") == "livekit"
+    assert page.page_errors == []
+
+
 def test_prompt_typing_is_debounced(make_widget, show):
     w = make_widget(transport="comm")
     page = show(w)
