@@ -25,6 +25,7 @@ from typing import Any
 
 from .._events import EventEmitter
 from .._version import __version__
+from ..common.forwarding import EncodedFeed
 from ..common.media_loop import media_loop
 from ..errors import (
     DecartError,
@@ -107,6 +108,7 @@ class RealtimeSession(FrameAccess):
         sender = self._sender
         pump = sender.pump if sender is not None else None
         self.output = OutputSink(latency, on_frame=self._hub.on_output)
+        self._encoded_output = EncodedFeed(pixels_wanted=self._hub.needs_output_pixels)
         self._connector = Connector(
             base_url=base_url,
             keys=keys,
@@ -115,6 +117,9 @@ class RealtimeSession(FrameAccess):
             settings=settings,
             upstream=pump,
             deliver=self.output.push,
+            output_feed=self._encoded_output,
+            arrived=self.output.arrived,
+            deliver_decoded=self.output.decoded,
             user_agent=user_agent or f"decart-widgets/{__version__} lang/py",
             query=query,
             watch=watch,
@@ -130,7 +135,8 @@ class RealtimeSession(FrameAccess):
             on_finished=self.disconnect,
         )
         self._stats = SessionStats(
-            sink=self.output, pump=pump, hub=self._hub, supervisor=self._supervisor, started_at=time.perf_counter()
+            sink=self.output, pump=pump, hub=self._hub, supervisor=self._supervisor, started_at=time.perf_counter(),
+            encoded_output=self._encoded_output,
         )
 
     @classmethod
@@ -296,6 +302,18 @@ class RealtimeSession(FrameAccess):
     def view_only(self) -> bool:
         """True for a session made by :meth:`subscribe`."""
         return self._sender is None
+
+    @property
+    def encoded_output(self) -> EncodedFeed:
+        """The model's output frames as they arrived encoded (the aiortc link
+        only; a LiveKit link decodes in native code and fills none), for
+        sending on to another aiortc peer connection without decoding: the
+        widget's WebRTC views subscribe a
+        :class:`~decart_widgets.common.forwarding.SwitchingTrack` to it. The
+        session decodes its output only while something here needs the
+        pixels (taps, pairs, snapshots, ``frames()``, recordings) or while
+        nothing forwards it."""
+        return self._encoded_output
 
     @property
     def media(self) -> str:
@@ -472,6 +490,7 @@ class RealtimeSession(FrameAccess):
         if self._sender is not None:
             self._sender.stop()
         await self._connector.close()
+        self._encoded_output.close()
 
     async def __aenter__(self) -> RealtimeSession:
         return self

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.fanout import FanOut
+from ..common.forwarding import EncodedFeed
 from ..common.media_loop import media_loop
 from ..errors import DecartError
 from ..images import MAX_IMAGE_BYTES
@@ -120,6 +121,7 @@ class BrowserLink:
         self.comm_out = JpegFrameSender(send)
         self._comm_views: set[str] = set()
         self._peers: dict[str, BrowserPeer] = {}
+        self._output_feed: EncodedFeed | None = None
         self._closed = False
         #: Test aid: make the kernel's WebRTC end unreachable (candidates
         #: stripped both ways), as when UDP to the kernel is blocked.
@@ -273,7 +275,7 @@ class BrowserLink:
 
         async def answer() -> str:
             peer = BrowserPeer(view, self._source, self._output, self._peer_state,
-                               owns_camera=view == self.views.camera_view)
+                               owns_camera=view == self.views.camera_view, output_feed=self._output_feed)
             self._peers[view] = peer
             return await peer.answer(sdp, blocked=blocked)
 
@@ -286,6 +288,13 @@ class BrowserLink:
                 reply.fail(str(exc))
 
         media_loop.submit(answer()).add_done_callback(done)
+
+    def set_output_feed(self, feed: EncodedFeed | None) -> None:
+        """The live session's encoded output, forwarded to every WebRTC view
+        (None: no session). On the media loop."""
+        self._output_feed = feed
+        for peer in list(self._peers.values()):
+            peer.set_output_feed(feed)
 
     def _peer_state(self, peer: BrowserPeer, state: str) -> None:
         if state in ("failed", "closed") and self._peers.get(peer.view) is peer:

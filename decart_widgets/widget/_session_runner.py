@@ -3,9 +3,12 @@ model switches (disconnect + connect with the same prompt and image) and
 prompt/image updates, serialized by one lock so they never interleave.
 
 The runner connects each session with the browser camera as its source
-(mirrored by the session's pump when the camera is a selfie view) and
-relays the session's output frames, as received, to the widget's output
-fan-out through the public ``on_frame(..., video_frame=True)``.
+(as captured: the widget mirrors in the browser) and relays the session's
+output frames, as received, to the widget's output fan-out through the
+public ``on_frame(..., video_frame=True)`` while anything subscribes to
+it (the comm transport, a WebRTC view that sends decoded frames): with
+none, the session does not decode its output (its WebRTC views forward
+the encoded frames).
 
 The local server, when the widget uses it, is started here on first connect
 and closed by :meth:`SessionRunner.close`.
@@ -99,6 +102,11 @@ class SessionRunner:
         self._applied: Applied | None = None
         self._apply_task: asyncio.Task[None] | None = None
         self._closed = False
+        #: The session the output relay is registered on (None: not registered).
+        self._relaying: RealtimeSession | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        output.watch(self._output_demand_changed)
 
     # ------------------------------------------------------------ helpers
 
@@ -132,6 +140,42 @@ class SessionRunner:
         """The session's output tap (its own worker thread): to every transport."""
         self._output.emit(frame, info.stamp)
 
+    def _output_demand_changed(self, count: int) -> None:
+        """The output fan-out's subscribers changed (any thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._sync_relay_soon)
+
+    def _sync_relay_soon(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._relay_task is None or self._relay_task.done():
+            self._relay_task = self._loop.create_task(self._sync_relay(), name="decart-widget-output-relay")
+
+    async def _sync_relay(self) -> None:
+        """Register the output relay on the live session while the fan-out has
+        subscribers (the session then decodes its output), remove it while
+        it has none."""
+        while True:
+            session = self.session if not self._closed else None
+            want = session if session is not None and bool(self._output) else None
+            current = self._relaying
+            if want is current:
+                return
+            self._relaying = None
+            if current is not None and current is self.session:
+                try:
+                    # joins the tap's worker: off the media loop
+                    await asyncio.to_thread(current.off_frame, self._relay_output)
+                except DecartError:
+                    pass  # the session closed meanwhile (its taps with it)
+            elif want is not None:
+                try:
+                    want.on_frame(self._relay_output, "output", video_frame=True)
+                except DecartError as exc:
+                    log.debug("output relay not registered: %s", exc)
+                    return
+                self._relaying = want
+
     # ---------------------------------------------------------- lifecycle
 
     async def start(self, model: ModelDefinition) -> None:
@@ -155,7 +199,9 @@ class SessionRunner:
                 api_key=self._choice.api_key,
                 get_token=self._choice.get_token,
                 initial_state=self._initial_state(),
-                mirror="auto",  # the camera source says when (BrowserCameraSource.selfie)
+                # as captured: mirroring is the browser's, for display (a
+                # mirror here would decode and re-encode every camera frame)
+                mirror=False,
                 media=self._media,
                 handlers={"queue": lambda position, size: self._on_queue(f"queued: {position} of {size}")},
             ))
@@ -182,7 +228,7 @@ class SessionRunner:
             return
         self._applied = applied
         self.session = session
-        session.on_frame(self._relay_output, "output", video_frame=True)
+        self._sync_relay_soon()
         session.on("connection_change", self._session_state(session))
         session.on("generation_tick", self._on_tick)
         session.on("error", self._session_error(session))
@@ -203,6 +249,7 @@ class SessionRunner:
                 # it ended on its own (reconnects failed, key rejected, ...)
                 # and closes itself, its output tap included
                 self.session = None
+                self._relaying = None
                 self._on_session(None)
                 self._on_state(state)
                 self._on_ended()
@@ -230,6 +277,7 @@ class SessionRunner:
         session, self.session = self.session, None
         if session is None:
             return
+        self._relaying = None  # the session's taps close with it
         self._on_session(None)
         await asyncio.to_thread(session.disconnect)  # closes its taps, the output relay too
         self._on_state("disconnected")
@@ -327,7 +375,8 @@ class SessionRunner:
             self._closed = True
             await self._disconnect()
             server, self.server = self.server, None
-        if self._apply_task is not None and not self._apply_task.done():
-            self._apply_task.cancel()
+        for task in (self._apply_task, self._relay_task):
+            if task is not None and not task.done():
+                task.cancel()
         if server is not None:
             await asyncio.to_thread(server.close)
