@@ -216,6 +216,7 @@ class SwitchingTrack(MediaStreamTrack, EncodedConsumer):
         self._want_packets = False  # (sending frames) the last encoded frame could go on
         self._frame_task: asyncio.Future[av.VideoFrame] | None = None
         self._keyframe_next = False
+        self._silent = False
         #: Frames sent as packets / given to the sender's encoder.
         self.forwarded = 0
         self.encoded = 0
@@ -352,21 +353,30 @@ class SwitchingTrack(MediaStreamTrack, EncodedConsumer):
         return None
 
     async def _wait(self) -> None:
-        waiting: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._queue.changed())}
-        if not self._packets or self._leaving:
-            if self._frame_task is None:
-                self._frame_task = asyncio.ensure_future(self._next_frame())
-            waiting.add(self._frame_task)
-        silence = PACKET_SILENCE if self.using_packets else None
+        if self.using_packets:
+            # the common case, once a frame: wait for the next packet, no task
+            self._silent = False
+            timer = asyncio.get_running_loop().call_later(PACKET_SILENCE, self._silence)
+            try:
+                await self._queue.changed()
+            finally:
+                timer.cancel()
+            if self._silent:
+                log.debug("no encoded frame for %.1f s: back to frames", PACKET_SILENCE)
+                self._leave(cut=True)
+            return
+        if self._frame_task is None:
+            self._frame_task = asyncio.ensure_future(self._next_frame())
+        changed: asyncio.Future[Any] = asyncio.ensure_future(self._queue.changed())
+        waiting: set[asyncio.Future[Any]] = {changed, self._frame_task}
         try:
-            done, _ = await asyncio.wait(waiting, timeout=silence, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for fut in waiting:
-                if fut is not self._frame_task and not fut.done():
-                    fut.cancel()
-        if not done:
-            log.debug("no encoded frame for %.1f s: back to frames", PACKET_SILENCE)
-            self._leave(cut=True)
+            changed.cancel()
+
+    def _silence(self) -> None:
+        self._silent = True
+        self._queue.wake()
 
     def _take_frame(self) -> av.VideoFrame:
         task, self._frame_task = self._frame_task, None
