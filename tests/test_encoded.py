@@ -166,3 +166,15 @@ def test_vp8_keyframe_size_is_read_from_the_header():
     assert EncodedFrame("video/VP8", packets[0], 0).size == (640, 360)
     assert vp8_keyframe_size(packets[1]) is None and EncodedFrame("video/VP8", packets[1], 1).size is None
     assert vp8_keyframe_size(b"\x00\x00\x00\x9d\x01\x2a\x80\x02\x68\x41") is None  # asks to upscale
+
+
+def test_forwarding_switch_reads_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    code = "from decart_widgets.common import encoded; print(encoded.ENABLED)"
+    for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
+        env = {**os.environ, "DECART_WIDGETS_FORWARD": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == expected, (value, out.stdout, out.stderr)

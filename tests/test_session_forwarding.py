@@ -63,7 +63,8 @@ class Browser:
 async def session(background_server):
     media_loop.acquire()
     browser = await media_loop.run(Browser().start())
-    s = await RealtimeSession.connect(MODEL, source=browser.camera, base_url=background_server.url, media="webrtc")
+    s = await RealtimeSession.connect(MODEL, source=browser.camera, base_url=background_server.url, media="webrtc",
+                                      reconnect_delays=(0.1, 0.2, 0.5))
     s.browser = browser
     try:
         yield s
@@ -154,6 +155,28 @@ async def test_the_output_is_decoded_only_while_something_needs_its_pixels(sessi
     await wait_until(lambda: out()["received"] > stopped["received"] + 20, 10, "output frames arriving")
     assert out()["decoded"] == stopped["decoded"]
     await media_loop.run(_on_loop(feed.unsubscribe, forwarder))
+
+
+async def test_forwarding_resumes_after_a_reconnect_with_time_going_forward(session, background_server):
+    pump = session._sender.pump
+    sent: list[int] = []
+    original = pump.rebaser.map
+
+    def map_(clock, pts):
+        sent.append(original(clock, pts))
+        return sent[-1]
+
+    pump.rebaser.map = map_  # the timestamps every upstream track hands its sender
+    await wait_until(lambda: up(session)["forwarded"] > 10, 10, "camera frames forwarded")
+    old_track = pump._track
+    background_server.drop_streams()
+    await wait_until(lambda: session.reconnects == 1 and session.connection_state == "generating", 20, "a reconnect")
+    assert pump._track is not old_track and old_track.readyState == "ended"
+    forwarded = up(session)["forwarded"]
+    await wait_until(lambda: up(session)["forwarded"] > forwarded + 20, 10, "forwarding on the new connection")
+    assert pump._track.forwarded > 0
+    assert read_stamp(await session.snapshot("output")) is not None
+    assert all(b > a for a, b in zip(sent, sent[1:], strict=False)), "a timestamp went back"
 
 
 async def test_disconnect_leaves_no_forwarding_behind(session):
