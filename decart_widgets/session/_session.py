@@ -117,9 +117,7 @@ class RealtimeSession(FrameAccess):
             settings=settings,
             upstream=pump,
             deliver=self.output.push,
-            output_feed=self._encoded_output,
-            arrived=self.output.arrived,
-            deliver_decoded=self.output.decoded,
+            output_feed=self._encoded_output, arrived=self.output.arrived, deliver_decoded=self.output.decoded,
             user_agent=user_agent or f"decart-widgets/{__version__} lang/py",
             query=query,
             watch=watch,
@@ -305,14 +303,10 @@ class RealtimeSession(FrameAccess):
 
     @property
     def encoded_output(self) -> EncodedFeed:
-        """The model's output frames as they arrived encoded (the aiortc link
-        only; a LiveKit link decodes in native code and fills none), for
-        sending on to another aiortc peer connection without decoding: the
-        widget's WebRTC views subscribe a
-        :class:`~decart_widgets.common.forwarding.SwitchingTrack` to it. The
-        session decodes its output only while something here needs the
-        pixels (taps, pairs, snapshots, ``frames()``, recordings) or while
-        nothing forwards it."""
+        """The model's frames as they arrived encoded (aiortc link only), to
+        send on without decoding (the widget's WebRTC views do); the output is
+        decoded only while taps, pairs, snapshots, ``frames()`` or recordings
+        need pixels, or nothing forwards it."""
         return self._encoded_output
 
     @property
