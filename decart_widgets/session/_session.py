@@ -279,6 +279,10 @@ class RealtimeSession(FrameAccess):
         self._tasks.append(self._loop.create_task(
             self._stats.run(lambda s: self._events.emit("stats", s), self._sample), name="decart-session-stats"
         ))
+        if self._sender is not None:
+            self._tasks.append(self._loop.create_task(
+                self._sender.run_pacing(self.output, self._supervisor), name="decart-session-pacing"
+            ))
 
     async def _sample(self) -> TransportSample | None:
         link = self._supervisor.current_link()
