@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import numpy as np
@@ -50,6 +50,9 @@ from .media.taps import Tap
 from .media.track import FramePump
 from .models import ModelDefinition, get_model
 from .signaling import redact_url
+
+if TYPE_CHECKING:
+    from .widget import DecartView
 
 log = logging.getLogger(__name__)
 
@@ -663,6 +666,16 @@ class RealtimeSession:
         """
         self._check_open()
         return self._hub.record(path, streams, fps)
+
+    # ------------------------------------------------------------------ display
+
+    def show(self, *, show_input: bool = False, transport: str = "auto") -> DecartView:
+        """A :class:`~decart_widgets.widget.DecartView` of this session for a
+        notebook cell: its output (and with ``show_input=True`` its input),
+        status and stats. Closing the view leaves the session running."""
+        from .widget import DecartView  # the widget layer builds on this one: imported on use
+
+        return DecartView(self, show_input=show_input, transport=transport)
 
     # ------------------------------------------------------------------ stats
 
