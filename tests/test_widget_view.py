@@ -303,8 +303,10 @@ async def test_output_and_input_over_webrtc_in_offer_order(views, published):
                 sat.append(saturation(frame_to_rgb(frame)))
             assert sat[0] > 3 * sat[1], f"input {sat[0]:.1f} vs output {sat[1]:.1f}: streams in the wrong sections"
             assert v._link.peer_count == 1
+            (peer,) = v._link._peers.values()
             await asyncio.to_thread(v.close)
-            assert v._link.peer_count == 0
+            assert v._link.peer_count == 0 and peer.connection_state == "closed"
+            assert view_threads() == set() and widget_tasks() == []
         finally:
             await pc.close()
             await asyncio.to_thread(s.disconnect)

@@ -163,10 +163,7 @@ class DecartView(anywidget.AnyWidget):
         if state in ("connected", "generating"):
             self.session_id = self._session.session_id
         elif state == "disconnected":
-            error = self._session.last_error
-            if error is not None and self.error is None:
-                self._set_error(error)
-            self._end()
+            self._end()  # why it ended came first, as an error event (none when its owner ended it)
 
     def _set_error(self, error: DecartError) -> None:
         self.error = {"message": error.message, "code": error.code}
