@@ -91,7 +91,7 @@ class DecartLive(anywidget.AnyWidget):
     generation_seconds = t.Int(0).tag(sync=True)
     """Generated (billed) seconds of the current session, from ``generation_tick`` (int)."""
 
-    error = t.Dict(None, allow_none=True).tag(sync=True)
+    error = t.Dict(default_value=None, allow_none=True).tag(sync=True)
     """The last error as ``{"message": str, "code": str}``, or None; the UI shows it in a banner."""
 
     transport = t.Enum(("auto", "webrtc", "comm"), "auto").tag(sync=True)
