@@ -204,6 +204,26 @@ def test_a_disconnected_session_is_refused(background_server):
         DecartView(s)
 
 
+def test_a_session_ending_while_the_view_is_made_leaves_nothing(views, session, monkeypatch):
+    """The session disconnects between the view's check and its subscribing:
+    the error comes out and the view has let go of the media loop."""
+    from decart_widgets import DecartView
+    from decart_widgets.errors import SessionClosedError
+    from decart_widgets.widget import _view
+
+    class Closing(_view.SessionFeed):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise SessionClosedError("this session is disconnected")
+
+    made: list[Any] = []
+    monkeypatch.setattr(_view, "SessionFeed", Closing)
+    monkeypatch.setattr(_view.DecartView, "_end", lambda self, _f=_view.DecartView._end: (made.append(self), _f(self)))
+    with pytest.raises(SessionClosedError):
+        DecartView(session, show_input=True)
+    assert made and made[0].ended and made[0].comm is None
+    assert view_threads() == set() and widget_tasks() == []
+
+
 # ---------------------------------------------------------------- the key
 
 

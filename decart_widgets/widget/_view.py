@@ -119,15 +119,16 @@ class DecartView(anywidget.AnyWidget):
                                 on_transport=lambda name: self.set_trait("transport_in_use", name),
                                 on_views=lambda count: None)
         self.on_msg(self._on_custom_msg)
+        self._stats_future = media_loop.submit(every(STATS_INTERVAL_S, self._update_stats, lambda: not self._ended))
+        # the feed's handlers may run (and end the view) before it is assigned
+        self._feed: SessionFeed | None = None
         try:
             self._feed = SessionFeed(session, self._output, input=self._input, on_state=self._state_event,
                                      on_tick=self._tick_event, on_error=self._set_error)
         except BaseException:
-            self._ended = True
-            self._lease.end(self._link.aclose)
+            self._end()
             super().close()
             raise
-        self._stats_future = media_loop.submit(every(STATS_INTERVAL_S, self._update_stats, lambda: not self._ended))
         self.generation_seconds = session.generation_seconds
         self.session_id = session.session_id
         self._set_state(session.connection_state)  # after subscribing: no change is missed
@@ -212,7 +213,8 @@ class DecartView(anywidget.AnyWidget):
     async def _shutdown(self) -> None:
         """On the media loop: the stats loop, the relays, the transports."""
         self._stats_future.cancel()
-        await asyncio.to_thread(self._feed.detach)  # joins the relays' tap workers
+        if self._feed is not None:  # else it never subscribed, or its session ended and removed it
+            await asyncio.to_thread(self._feed.detach)  # joins the relays' tap workers
         await self._link.aclose()
         self.set_trait("transport_in_use", None)
 
