@@ -4,8 +4,8 @@ prompt/image updates, serialized by one lock so they never interleave.
 
 The runner connects each session with the browser camera as its source
 (mirrored by the session's pump when the camera is a selfie view) and
-relays the session's output frames, as received, to the widget's output
-fan-out through the public ``on_frame(..., video_frame=True)``.
+relays the session's output frames, as received, and its events to the
+widget through a :class:`~decart_widgets.widget._session_feed.SessionFeed`.
 
 The local server, when the widget uses it, is started here on first connect
 and closed by :meth:`SessionRunner.close`.
@@ -22,10 +22,10 @@ from typing import Any
 from ..common.fanout import FanOut
 from ..errors import DecartError, InvalidInputError
 from ..media.browser import BrowserCameraSource
-from ..media.taps import FrameInfo
 from ..models import ModelDefinition
 from ..session import RealtimeSession
 from ._server_choice import ServerChoice
+from ._session_feed import SessionFeed
 from ._webrtc_transport import OutputSubscriber
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,6 @@ class SessionRunner:
             initial["image"] = d.image
         return initial or None
 
-    def _relay_output(self, frame: Any, info: FrameInfo) -> None:
-        """The session's output tap (its own worker thread): to every transport."""
-        self._output.emit(frame, info.stamp)
-
     # ---------------------------------------------------------- lifecycle
 
     async def start(self, model: ModelDefinition) -> None:
@@ -182,10 +178,9 @@ class SessionRunner:
             return
         self._applied = applied
         self.session = session
-        session.on_frame(self._relay_output, "output", video_frame=True)
-        session.on("connection_change", self._session_state(session))
-        session.on("generation_tick", self._on_tick)
-        session.on("error", self._session_error(session))
+        # disconnecting the session removes the feed's relays and handlers
+        SessionFeed(session, self._output, on_state=self._session_state(session),
+                    on_tick=self._on_tick, on_error=self._session_error(session))
         self._on_session(session)
         self._on_state(session.connection_state)
         self._kick_apply()  # anything typed while connecting
