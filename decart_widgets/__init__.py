@@ -2,7 +2,7 @@
 
 ``RealtimeSession`` is the kernel-side connection (numpy frames in and out),
 ``LocalServer`` the embedded Decart-compatible server, ``DecartLive`` the
-notebook widget.
+notebook widget and ``DecartView`` a view-only widget for any session.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ _LAZY = {
     "ConnectionState": ".session",
     "LocalServer": ".server",
     "DecartLive": ".widget",
+    "DecartView": ".widget",
     "Source": ".media.sources",
     "TestPatternSource": ".media.sources",
     "NumpySource": ".media.numpy_source",
@@ -53,6 +54,7 @@ __all__ = [
     "ConnectionState",
     "LocalServer",
     "DecartLive",
+    "DecartView",
     "Source",
     "TestPatternSource",
     "NumpySource",

@@ -2,7 +2,8 @@
 
 A notebook user's first session paid for what every later one gets for free:
 importing aiortc, PyAV and OpenCV, building the test pattern's texture and
-glyphs, the first libvpx encoder and decoder, the first DTLS certificate.
+glyphs, the first libvpx encoder and decoder, the first DTLS certificate, the
+LiveKit client's native library.
 When the package is imported in a Jupyter kernel (or a widget is created),
 :data:`warmup` does that on a background thread while the user reads or
 types; a ``connect()`` that comes sooner waits only for what it needs (the
@@ -58,6 +59,14 @@ def _codecs() -> None:
     decoder.decode(JitterFrame(data=b"".join(vp8_depayload(p) for p in payloads), timestamp=0))
 
 
+def _livekit() -> None:
+    # the rtc client loads its native library on first import (~0.25 s); only
+    # where it is installed (media="auto" falls back to aiortc elsewhere)
+    from .session._media_choice import livekit_missing
+
+    livekit_missing()  # imports livekit.rtc where it can
+
+
 def _dtls() -> None:
     from aiortc.rtcdtlstransport import RTCCertificate
 
@@ -69,6 +78,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("test pattern", _test_pattern),
     ("codecs", _codecs),
     ("dtls", _dtls),
+    ("livekit", _livekit),
 )
 
 

@@ -1,5 +1,9 @@
 // @ts-check
-/** The widget's DOM: layout, status pill, stats line, banner. No transport logic. */
+/**
+ * The widgets' shared DOM pieces: status pill, banner, a stream's screen,
+ * stats line, and how each shows its state. Each widget's layout is its own
+ * (live_ui.js, view_ui.js). No transport logic.
+ */
 
 /**
  * @param {string} tag
@@ -27,85 +31,52 @@ export const DW_STATE_LABELS = {
   disconnected: "Disconnected",
 };
 
-/**
- * Build the widget's DOM inside `el`; returns the parts the view drives.
- * @param {HTMLElement} el
- */
-export function dwBuildUI(el) {
+/** The status pill (state label, spinner, LIVE mark). */
+export function dwBuildPill() {
   const spinner = dwEl("span", { class: "dw-spinner", "aria-hidden": "true" });
   const liveMark = dwEl("span", { class: "dw-live", text: "LIVE" });
   const pillText = dwEl("span", { class: "dw-pill-text", text: "Disconnected" });
   const pill = dwEl("span", { class: "dw-pill dw-pill--disconnected", role: "status", "data-testid": "status" }, [spinner, pillText, liveMark]);
-  const modelSelect = dwEl("select", { class: "dw-select", title: "Realtime model (switching reconnects)", "aria-label": "model" });
-  const connectBtn = dwEl("button", { class: "dw-btn dw-btn--primary", text: "Connect", "data-testid": "connect" });
-  const serverNote = dwEl("span", { class: "dw-server", "data-testid": "server-note" });
+  return { pill, pillText };
+}
 
+/** The error banner (hidden until there is an error). */
+export function dwBuildBanner() {
   const bannerText = dwEl("span", { class: "dw-banner-text" });
   const bannerCode = dwEl("code", { class: "dw-banner-code" });
   const bannerClose = dwEl("button", { class: "dw-banner-close", text: "×", title: "Dismiss", "aria-label": "dismiss" });
   const banner = dwEl("div", { class: "dw-banner", role: "alert", hidden: true, "data-testid": "banner" }, [
     dwEl("span", { class: "dw-banner-icon", text: "!" }), bannerText, bannerCode, bannerClose,
   ]);
-
-  const cameraVideo = dwEl("video", { class: "dw-video", muted: true, autoplay: true, playsInline: true, "data-testid": "camera-video" });
-  const cameraNote = dwEl("div", { class: "dw-placeholder", text: "Camera off" });
-  const outputVideo = dwEl("video", { class: "dw-video", muted: true, autoplay: true, playsInline: true, hidden: true, "data-testid": "output-video" });
-  const outputCanvas = dwEl("canvas", { class: "dw-video", hidden: true, "data-testid": "output-canvas" });
-  const outputNote = dwEl("div", { class: "dw-placeholder", text: "Waiting for the model" });
-  const outputLabel = dwEl("span", { class: "dw-label", text: "Output" });
-  const cameraPanel = dwEl("figure", { class: "dw-panel" }, [
-    dwEl("figcaption", { class: "dw-caption" }, [dwEl("span", { class: "dw-label", text: "Camera" })]),
-    dwEl("div", { class: "dw-frame" }, [cameraVideo, cameraNote]),
-  ]);
-  const outputPanel = dwEl("figure", { class: "dw-panel" }, [
-    dwEl("figcaption", { class: "dw-caption" }, [outputLabel]),
-    dwEl("div", { class: "dw-frame" }, [outputVideo, outputCanvas, outputNote]),
-  ]);
-
-  const promptInput = dwEl("input", {
-    class: "dw-prompt", type: "text", placeholder: "Describe the style, e.g. “anime”, “sketch”, “neon city at night”",
-    "aria-label": "prompt", "data-testid": "prompt", spellcheck: false,
-  });
-  const enhanceInput = dwEl("input", { type: "checkbox", checked: true, "data-testid": "enhance" });
-  const enhanceToggle = dwEl("label", { class: "dw-toggle", title: "Let the server enhance the prompt" }, [
-    enhanceInput, dwEl("span", { class: "dw-toggle-track" }), dwEl("span", { text: "Enhance" }),
-  ]);
-  const imageInput = dwEl("input", { type: "file", accept: "image/*", hidden: true, "data-testid": "image-input" });
-  const thumb = dwEl("img", { class: "dw-thumb", alt: "", hidden: true, "data-testid": "image-thumb" });
-  const imageButton = dwEl("button", { class: "dw-btn", text: "Reference image…", title: "Pick or drop an image (max 10 MB)" });
-  const imageClear = dwEl("button", { class: "dw-btn dw-btn--ghost", text: "Clear", hidden: true, "data-testid": "image-clear" });
-  const imageName = dwEl("span", { class: "dw-image-name" });
-  const imageBox = dwEl("div", { class: "dw-image", "data-testid": "image-drop" }, [thumb, imageButton, imageName, imageClear, imageInput]);
-
-  const cameraSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "camera", title: "Camera", hidden: true });
-  const mirrorSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "mirror", title: "Show the camera and the output mirrored (selfie view)" });
-  for (const [value, text] of [["auto", "Mirror: auto"], ["on", "Mirror: on"], ["off", "Mirror: off"]]) {
-    mirrorSelect.append(dwEl("option", { value, text }));
-  }
-  const stats = dwEl("span", { class: "dw-stats", "data-testid": "stats" });
-
-  const root = dwEl("div", { class: "dw-root", "data-state": "disconnected" }, [
-    dwEl("header", { class: "dw-header" }, [
-      dwEl("span", { class: "dw-title", text: "Decart Live" }), serverNote,
-      dwEl("span", { class: "dw-spacer" }), modelSelect, pill, connectBtn,
-    ]),
-    banner,
-    dwEl("div", { class: "dw-media" }, [cameraPanel, outputPanel]),
-    dwEl("div", { class: "dw-controls" }, [promptInput, enhanceToggle, imageBox]),
-    dwEl("footer", { class: "dw-footer" }, [cameraSelect, mirrorSelect, dwEl("span", { class: "dw-spacer" }), stats]),
-  ]);
-  el.append(root);
-  return {
-    root, pill, pillText, modelSelect, connectBtn, serverNote, banner, bannerText, bannerCode, bannerClose,
-    cameraVideo, cameraNote, outputVideo, outputCanvas, outputNote, outputLabel, promptInput, enhanceInput,
-    imageInput, imageButton, imageClear, imageName, imageBox, thumb, cameraSelect, mirrorSelect, stats,
-  };
+  return { banner, bannerText, bannerCode, bannerClose };
 }
 
-/** @typedef {ReturnType<typeof dwBuildUI>} DwUI */
+/**
+ * A panel that shows one stream: a video (WebRTC), a canvas (comm) and a
+ * note in their place until frames arrive. Test ids: `<stream>-video`, `<stream>-canvas`.
+ * @param {string} stream
+ * @param {string} label
+ * @param {string} waiting
+ */
+export function dwBuildScreen(stream, label, waiting) {
+  const video = dwEl("video", { class: "dw-video", muted: true, autoplay: true, playsInline: true, hidden: true, "data-testid": `${stream}-video` });
+  const canvas = dwEl("canvas", { class: "dw-video", hidden: true, "data-testid": `${stream}-canvas` });
+  const note = dwEl("div", { class: "dw-placeholder", text: waiting });
+  const labelEl = dwEl("span", { class: "dw-label", text: label });
+  const panel = dwEl("figure", { class: "dw-panel", "data-testid": `${stream}-panel` }, [
+    dwEl("figcaption", { class: "dw-caption" }, [labelEl]),
+    dwEl("div", { class: "dw-frame" }, [video, canvas, note]),
+  ]);
+  return { panel, video: /** @type {HTMLVideoElement} */ (video), canvas: /** @type {HTMLCanvasElement} */ (canvas), note, label: labelEl };
+}
+
+/** The stats line. */
+export function dwBuildStats() {
+  return dwEl("span", { class: "dw-stats", "data-testid": "stats" });
+}
 
 /**
- * @param {DwUI} ui
+ * @param {{root: HTMLElement, pill: HTMLElement, pillText: HTMLElement}} ui
  * @param {string} state
  * @param {string} [queue] the place in the server's queue while connecting ("queued: 3 of 10")
  */
@@ -119,7 +90,7 @@ export function dwRenderPill(ui, state, queue = "") {
 }
 
 /**
- * @param {DwUI} ui
+ * @param {{stats: HTMLElement}} ui
  * @param {Record<string, any>} stats
  * @param {number} seconds
  * @param {string | null} transport
@@ -136,7 +107,7 @@ export function dwRenderStats(ui, stats, seconds, transport, shownFps) {
 }
 
 /**
- * @param {DwUI} ui
+ * @param {{banner: HTMLElement, bannerText: HTMLElement, bannerCode: HTMLElement}} ui
  * @param {{message: string, code?: string} | null} error
  */
 export function dwRenderBanner(ui, error) {

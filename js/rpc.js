@@ -1,8 +1,8 @@
 // @ts-check
 /**
  * Custom messages between a view and the kernel (their catalogue is
- * messages.js): listening for a type, and requests that carry an id and
- * wait for the one reply with the same id.
+ * messages.js): a view's hello, pings and bye; listening for a type; and
+ * requests that carry an id and wait for the one reply with the same id.
  *
  * @typedef {{
  *   get(name: string): any,
@@ -14,7 +14,9 @@
  * }} AnyModel
  */
 
-import { dwSendRequest } from "./messages.js";
+import { dwSend, dwSendRequest } from "./messages.js";
+
+const DW_PING_MS = 5000;
 
 let dwIdCounter = 0;
 
@@ -39,6 +41,26 @@ export function dwOnMessage(model, type, handler, signal) {
   };
   model.on("msg:custom", cb);
   signal.addEventListener("abort", () => model.off("msg:custom", cb), { once: true });
+}
+
+/**
+ * Tell the kernel this view is here: hello now, a ping every 5 s. Returns
+ * the goodbye (stops the pings, says bye) for the view's cleanup.
+ * @param {AnyModel} model
+ * @param {string} view
+ * @returns {() => void}
+ */
+export function dwAnnounce(model, view) {
+  dwSend(model, { type: "hello", view });
+  const ping = setInterval(() => dwSend(model, { type: "ping", view }), DW_PING_MS);
+  return () => {
+    clearInterval(ping);
+    try {
+      dwSend(model, { type: "bye", view });
+    } catch (err) {
+      console.debug("decart-widgets: could not say bye (the comm is gone)", err);
+    }
+  };
 }
 
 /** The kernel answered a request with `ok: false`; the message is its reason. */

@@ -5,15 +5,14 @@
  * The kernel holds the model session; this view only captures and displays.
  */
 import { dwSend } from "./messages.js";
-import { dwNewId, dwOnMessage, dwRequest } from "./rpc.js";
+import { dwAnnounce, dwNewId, dwOnMessage, dwRequest } from "./rpc.js";
 import { dwCameraErrorMessage, dwFacingOf, dwListCameras, dwOpenCamera, dwStopStream } from "./camera.js";
-import { dwBuildUI, dwDebounce, dwEl, dwRenderBanner, dwRenderPill, dwRenderStats } from "./controls.js";
-import { dwStartComm } from "./transport_comm.js";
-import { dwStartWebRTC } from "./transport_webrtc.js";
+import { dwDebounce, dwEl, dwRenderBanner, dwRenderPill, dwRenderStats } from "./controls.js";
+import { dwBuildUI } from "./live_ui.js";
+import { dwSendCameraComm } from "./camera_comm.js";
+import { dwPlayer } from "./player.js";
 
 const DW_PROMPT_DEBOUNCE_MS = 300;
-const DW_PING_MS = 5000;
-const DW_WEBRTC_DEADLINE_MS = { auto: 4000, webrtc: 10000 };
 
 /** @param {{ model: import("./rpc.js").AnyModel, el: HTMLElement }} ctx */
 function render({ model, el }) {
@@ -22,10 +21,6 @@ function render({ model, el }) {
   const view = dwNewId();
   const ui = dwBuildUI(el);
   // view state, declared first: trait handlers below may run at once
-  /** @type {any} */
-  let transport = null;
-  let transportSeq = 0;
-  let framesShown = 0;
   let isOwner = false;
   /** @type {MediaStream | null} */
   let stream = null;
@@ -52,9 +47,16 @@ function render({ model, el }) {
   let localError = null; // browser-side errors (camera, transport, upload)
   const showError = () => dwRenderBanner(ui, localError || model.get("error"));
   const pill = () => dwRenderPill(ui, model.get("state"), model.get("queue") || "");
-  let shownFps = /** @type {number | null} */ (null);
+  const player = dwPlayer({
+    model, view, signal, root: ui.root,
+    screens: [{ stream: "output", video: ui.outputVideo, canvas: ui.outputCanvas, note: ui.outputNote, waiting: "Waiting for the model" }],
+    onError: (err) => setLocalError(err),
+    onChange: () => stats(),
+    onLost: () => restartTransport(),
+    sendCamera: dwSendCameraComm,
+  });
   const stats = () => dwRenderStats(ui, model.get("stats") || {}, model.get("generation_seconds"),
-    transport ? transport.name : model.get("transport_in_use"), shownFps);
+    player.name ?? model.get("transport_in_use"), player.fps);
   const models = () => {
     ui.modelSelect.replaceChildren(...(model.get("models") || []).map((/** @type {string} */ m) => dwEl("option", { value: m, text: m })));
     ui.modelSelect.value = model.get("model");
@@ -239,90 +241,22 @@ function render({ model, el }) {
   }
 
   // ------------------------------------------------------------- transport
-  /** @type {number[]} */
-  const shownTimes = [];
-  function frameShown() {
-    framesShown += 1;
-    const now = performance.now();
-    shownTimes.push(now);
-    while (shownTimes.length && now - shownTimes[0] > 2000) shownTimes.shift();
-    ui.root.dataset.framesShown = String(framesShown);
-    if (framesShown === 1 || framesShown % 15 === 0) {
-      shownFps = shownTimes.length > 1 ? (shownTimes.length - 1) / ((now - shownTimes[0]) / 1000) : null;
-      stats();
-    }
-    ui.outputNote.hidden = true;
-  }
-  /** @type {any} */
-  let videoFrameHandle = 0;
-  function countVideoFrames() {
-    const v = /** @type {any} */ (ui.outputVideo);
-    if (!("requestVideoFrameCallback" in v)) return;
-    videoFrameHandle = v.requestVideoFrameCallback(() => {
-      if (transport?.name === "webrtc") frameShown();
-      if (!signal.aborted) countVideoFrames();
-    });
-  }
-  countVideoFrames();
-
   function stopTransport() {
-    transportSeq += 1;
-    if (transport) transport.stop();
-    transport = null;
-    ui.root.dataset.transport = "";
+    player.stop();
   }
 
   async function restartTransport() {
-    stopTransport();
-    if (!model.get("active") || signal.aborted) return;
-    const seq = transportSeq;
-    const want = model.get("transport");
-    const camStream = isOwner ? stream : null;
-    ui.outputNote.hidden = false;
-    ui.outputNote.textContent = "Connecting…";
-    /** @type {any} */
-    let t = null;
-    if (want === "webrtc" || want === "auto") {
-      try {
-        t = await dwStartWebRTC({
-          model, view, signal, stream: camStream, video: ui.outputVideo,
-          deadlineMs: /** @type {any} */ (DW_WEBRTC_DEADLINE_MS)[want],
-          onLost: () => { if (transport === t) restartTransport(); },
-        });
-      } catch (err) {
-        if (seq !== transportSeq || signal.aborted) return;
-        if (want === "webrtc") {
-          setLocalError({ message: `${/** @type {any} */ (err).message || err}`, code: "WEBRTC_ICE_ERROR" });
-          ui.outputNote.textContent = "WebRTC to the kernel failed";
-          return;
-        }
-        console.info("decart-widgets: WebRTC unavailable, using comm:", err);
-      }
-    }
-    if (seq !== transportSeq || signal.aborted) { t?.stop(); return; }
-    if (!t) {
-      t = dwStartComm({ model, view, signal, canvas: ui.outputCanvas, onFrame: frameShown });
-      t.setCamera(isOwner && stream ? ui.cameraVideo : null);
-    }
-    transport = t;
-    ui.outputVideo.hidden = t.name !== "webrtc";
-    ui.outputCanvas.hidden = t.name !== "comm";
-    ui.root.dataset.transport = t.name;
-    ui.outputNote.textContent = "Waiting for the model";
-    dwSend(model, { type: "transport", view, name: t.name });
-    stats();
+    if (!model.get("active") || signal.aborted) { stopTransport(); return; }
+    const camera = isOwner ? stream : null;
+    await player.start({ camera, cameraVideo: ui.cameraVideo });
   }
 
   // ---------------------------------------------------- ownership & activity
   async function syncMedia() {
     const seq = ++mediaSeq;
     if (!model.get("active")) {
-      stopTransport();
+      player.idle("Disconnected");
       stopCamera();
-      ui.outputVideo.hidden = true;
-      ui.outputCanvas.hidden = true;
-      ui.outputNote.hidden = false;
-      ui.outputNote.textContent = "Disconnected";
       return;
     }
     if (isOwner && !stream) await startCamera();
@@ -335,29 +269,21 @@ function render({ model, el }) {
 
   dwOnMessage(model, "roles", (msg) => {
     const owner = msg.camera_view === view;
-    if (owner === isOwner && (transport || !model.get("active"))) return;
+    if (owner === isOwner && (player.name || !model.get("active"))) return;
     isOwner = owner;
     ui.root.dataset.cameraOwner = String(owner);
     syncMedia();
   }, signal);
 
-  dwSend(model, { type: "hello", view });
-  const ping = setInterval(() => dwSend(model, { type: "ping", view }), DW_PING_MS);
+  const bye = dwAnnounce(model, view);
 
   return () => {
-    clearInterval(ping);
     promptTyping.flush();
     stopTransport();
     dwStopStream(stream);
     stream = null;
     views.abort();
-    const v = /** @type {any} */ (ui.outputVideo);
-    if ("cancelVideoFrameCallback" in v) v.cancelVideoFrameCallback(videoFrameHandle);
-    try {
-      dwSend(model, { type: "bye", view });
-    } catch (err) {
-      console.debug("decart-widgets: could not say bye (the comm is gone)", err);
-    }
+    bye();
     ui.root.remove();
   };
 }

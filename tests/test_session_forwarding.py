@@ -42,7 +42,8 @@ class Browser:
         self.pump = FramePump(TestPatternSource(), MODEL.width, MODEL.height, MODEL.fps)
         self.pc = new_peer_connection()
         self.pc.addTransceiver(self.pump.track(), direction="sendrecv")
-        self.peer = BrowserPeer("view-1", self.camera, FanOut(), lambda peer, state: None, owns_camera=True)
+        self.peer = BrowserPeer("view-1", {"output": FanOut()}, lambda peer, state: None, camera=self.camera,
+                                owns_camera=True)
         with loopback_ice(), vp8_bitrate(2_000_000):
             await self.pc.setLocalDescription(await self.pc.createOffer())
             answer = await self.peer.answer(self.pc.localDescription.sdp)

@@ -78,6 +78,12 @@ def test_synced_traits_and_defaults(widgets, monkeypatch):
     assert "lucy-2.1" in w.models and w.session is None
 
 
+def test_no_error_until_there_is_one(widgets):
+    # t.Dict(None, ...) would make {} the default: truthy in JS, an empty banner
+    w = make(widgets, connect=False)
+    assert w.error is None and w.get_state()["error"] is None
+
+
 def test_traits_documented_once():
     import inspect
 

@@ -28,7 +28,13 @@ class FanOut(Generic[S]):
     def watch(self, watcher: Callable[[int], None]) -> None:
         """Call ``watcher(count)`` after the subscribers changed (in the
         changing thread): e.g. to produce the stream only while someone takes it."""
-        self._watchers = (*self._watchers, watcher)
+        with self._lock:
+            self._watchers = (*self._watchers, watcher)
+
+    def unwatch(self, watcher: Callable[[int], None]) -> None:
+        """Stop calling ``watcher`` (one added by :meth:`watch`)."""
+        with self._lock:
+            self._watchers = tuple(w for w in self._watchers if w != watcher)
 
     def _changed(self) -> None:
         count = len(self._subscribers)

@@ -42,6 +42,7 @@ __all__ = [
     "parse_candidate",
     "track_frames",
     "set_vp8_bitrate_hints",
+    "with_bitrate_hints",
     "HINT_START_KBPS",
     "HINT_MIN_KBPS",
     "HINT_MAX_KBPS",
@@ -149,18 +150,30 @@ def set_vp8_bitrate_hints(
     Chromium's bandwidth estimate starts low and downscales 720p to 360p; the
     hints in the SDP it applies raise the start (docs/troubleshooting.md).
     """
-    lines = sdp.splitlines()
-    vp8 = {m.group(1) for line in lines if (m := _RTPMAP.match(line)) and m.group(2).upper() == "VP8"}
+    lines = with_bitrate_hints(sdp.splitlines(), ("vp8",), (start_kbps, min_kbps, max_kbps))
+    return "\r\n".join(lines) + "\r\n"
+
+
+def with_bitrate_hints(
+    lines: list[str],
+    codecs: tuple[str, ...],
+    kbps: tuple[int, int, int] = (HINT_START_KBPS, HINT_MIN_KBPS, HINT_MAX_KBPS),
+) -> list[str]:
+    """SDP ``lines`` (a whole description or one media section) with the
+    ``x-google`` start/min/max hints on every payload of ``codecs`` (lower
+    case names, e.g. ``("vp8", "h264")``), replacing hints already there."""
+    start, low, high = kbps
+    hinted = {m.group(1) for line in lines if (m := _RTPMAP.match(line)) and m.group(2).lower() in codecs}
     has_fmtp = {m.group(1) for line in lines if (m := _FMTP.match(line))}
-    hint = f"x-google-start-bitrate={start_kbps};x-google-min-bitrate={min_kbps};x-google-max-bitrate={max_kbps}"
+    hint = f"x-google-start-bitrate={start};x-google-min-bitrate={low};x-google-max-bitrate={high}"
     out: list[str] = []
     for line in lines:
         m = _FMTP.match(line)
-        if m and m.group(1) in vp8:
+        if m and m.group(1) in hinted:
             params = [p for p in m.group(2).split(";") if p and not p.strip().startswith("x-google-")]
             line = f"a=fmtp:{m.group(1)} " + ";".join(params + [hint])
         out.append(line)
         rm = _RTPMAP.match(line)
-        if rm and rm.group(1) in vp8 and rm.group(1) not in has_fmtp:
+        if rm and rm.group(1) in hinted and rm.group(1) not in has_fmtp:
             out.append(f"a=fmtp:{rm.group(1)} {hint}")
-    return "\r\n".join(out) + "\r\n"
+    return out

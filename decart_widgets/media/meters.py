@@ -35,6 +35,12 @@ class RateMeter:
     def tick(self, at: float | None = None) -> None:
         self._times.append(time.perf_counter() if at is None else at)
 
+    def recent_rate(self, window: float = 1.0) -> float:
+        """Events in the last ``window`` seconds, per second: unlike :meth:`rate`,
+        a stall reads as a low rate at once."""
+        now = time.perf_counter()
+        return sum(1 for t in self._times if now - t <= window) / window
+
     def rate(self, window: float = 2.0) -> float:
         """Events per second over the last ``window`` seconds (0 with fewer than two)."""
         now = time.perf_counter()

@@ -87,6 +87,10 @@ class OutputSink:
         """Frames per second over the last ``window`` seconds."""
         return self._arrivals.rate(window)
 
+    def recent_fps(self, window: float = 1.0) -> float:
+        """Frames received in the last ``window`` seconds, per second (a stall shows at once)."""
+        return self._arrivals.recent_rate(window)
+
     def latency_ms(self) -> float | None:
         median = self._latency.median_s()
         return None if median is None else median * 1000

@@ -96,6 +96,10 @@ class FramePump:
         self.frames_forwarded = 0
         #: One timestamp line for every track of the session (monotonic across reconnects).
         self.rebaser = PtsRebaser()
+        #: Frames a second at most (the model's fps unless a
+        #: :class:`~decart_widgets.media.pacing.RateGovernor` lowers it).
+        #: Frames forwarded encoded are not paced by it (see :meth:`note_forwarded`).
+        self.rate = float(fps)
         self._sent = RateMeter()
         self._last_sent: float | None = None
         self._track: PumpTrack | None = None
@@ -143,6 +147,10 @@ class FramePump:
 
     def fps_sent(self, window: float = 2.0) -> float:
         return self._sent.rate(window)
+
+    def recent_fps_sent(self, window: float = 1.0) -> float:
+        """Frames sent in the last ``window`` seconds, per second (a stall shows at once)."""
+        return self._sent.recent_rate(window)
 
     def track(self) -> PumpTrack:
         """A new track for one peer connection (the previous one is done)."""
@@ -195,7 +203,14 @@ class FramePump:
         return self._send(convert(rgb), read_stamp(rgb), t), t
 
     async def _wait_tick(self, start: float, now: float) -> None:
-        """A generated source: wait for the next tick of the fps clock."""
+        """A generated source: wait for the next tick of the fps clock (or,
+        while the rate is lowered, for 1/rate after the last frame sent)."""
+        if self.rate < self._fps and self._last_sent is not None:
+            due = self._last_sent + 1.0 / self.rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            self._index = max(self._index, int((time.perf_counter() - start) * self._fps))
+            return
         due = start + self._index / self._fps
         if due > now:
             await asyncio.sleep(due - now)
@@ -209,7 +224,7 @@ class FramePump:
         """A live source: the next frame as it arrives, at most fps a second;
         with none for a while, the last one again."""
         since = time.perf_counter() - self._last_sent if self._last_sent is not None else 1.0
-        gap = 0.9 / self._fps - since
+        gap = 0.9 / min(self._fps, self.rate) - since
         if gap > 0:
             await asyncio.sleep(gap)
         await source.wait_frame(LIVE_REPEAT_AFTER)

@@ -28,6 +28,7 @@ from .._version import __version__
 from ..models import realtime_model_names
 from ._auth import TokenRequestError, redact
 from ._room_http import add_room_routes
+from ._sockets import close_socket
 from ._state import ServerState
 from ._stream import Stream
 from ._subscribe import Subscriber
@@ -56,9 +57,9 @@ def build_app(state: ServerState) -> web.Application:
 async def _reject(ws: web.WebSocketResponse, text: str) -> web.WebSocketResponse:
     try:
         await ws.send_str(protocol.encode(protocol.Error(text)))
-        await ws.close()
     except (ConnectionError, RuntimeError):
         pass
+    await close_socket(ws)
     return ws
 
 

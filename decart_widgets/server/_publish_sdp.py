@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..common.rtc import HINT_MAX_KBPS, HINT_MIN_KBPS, HINT_START_KBPS
+from ..common.rtc import HINT_MAX_KBPS, HINT_MIN_KBPS, HINT_START_KBPS, with_bitrate_hints
 
 __all__ = ["PublishPlan", "prepare_offer", "finish_answer", "split_sections"]
 
@@ -34,7 +34,6 @@ RID_EXTENSIONS = ("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
 _LAYER_RANK = {"f": 0, "h": 1, "q": 2}
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/")
 _EXTMAP = re.compile(r"^a=extmap:(\d+)(?:/\w+)? (\S+)")
-_FMTP = re.compile(r"^a=fmtp:(\d+) (.*)$")
 _HINTED = ("vp8", "vp9", "h264", "av1")
 #: kbps: start, min, max: the hints every browser peer of ours gets (Decart's
 #: JS SDK publishes up to 3.5 Mbps at 720p)
@@ -145,18 +144,4 @@ def finish_answer(sdp: str, plan: PublishPlan) -> str:
 
 
 def _with_bitrate_hints(section: list[str]) -> list[str]:
-    start, low, high = BITRATE_HINTS
-    hint = f"x-google-start-bitrate={start};x-google-min-bitrate={low};x-google-max-bitrate={high}"
-    codecs = {m.group(1) for line in section if (m := _RTPMAP.match(line)) and m.group(2).lower() in _HINTED}
-    has_fmtp = {m.group(1) for line in section if (m := _FMTP.match(line))}
-    out: list[str] = []
-    for line in section:
-        m = _FMTP.match(line)
-        if m and m.group(1) in codecs:
-            params = [p for p in m.group(2).split(";") if p and not p.strip().startswith("x-google-")]
-            line = f"a=fmtp:{m.group(1)} " + ";".join(params + [hint])
-        out.append(line)
-        r = _RTPMAP.match(line)
-        if r and r.group(1) in codecs and r.group(1) not in has_fmtp:
-            out.append(f"a=fmtp:{r.group(1)} {hint}")
-    return out
+    return with_bitrate_hints(section, _HINTED, BITRATE_HINTS)

@@ -29,6 +29,7 @@ from .._version import __version__
 from ..common.tasks import TaskSet
 from ._room_peers import PUBLISHER, SUBSCRIBER, ParticipantPeers
 from ._rooms import new_sid
+from ._sockets import close_socket
 from ._tracks import drain
 
 if TYPE_CHECKING:
@@ -264,11 +265,7 @@ class SignalParticipant:
         self.room.remove(self)
         tasks = self._tasks.cancel()
         await self.peers.close()
-        if not self.ws.closed:
-            try:
-                await asyncio.wait_for(self.ws.close(), 2.0)
-            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
-                pass
+        await close_socket(self.ws)
         await asyncio.gather(*tasks, return_exceptions=True)
         self.room.media.room_event("participant_left", identity=self.identity)
 
@@ -292,6 +289,6 @@ async def refuse_resume(ws: web.WebSocketResponse) -> None:
                              reason=models.DisconnectReason.STATE_MISMATCH)
     try:
         await ws.send_bytes(rtc.SignalResponse(leave=leave).SerializeToString())
-        await ws.close()
     except (ConnectionError, RuntimeError):
         pass
+    await close_socket(ws)

@@ -34,6 +34,7 @@ from .. import protocol
 from ..common.tasks import TaskSet
 from ._images import ImageDecodeError, decode_image_data
 from ._media import MEDIA_MESSAGES, MediaTransport, StreamMedia, transport_for
+from ._sockets import close_socket
 from ._state import ServerState
 from ._tracks import FrameProcessor, OutputTrack, drain
 from .faults import INSUFFICIENT_CREDITS_ERROR, MODERATION_ERROR
@@ -367,11 +368,7 @@ class Stream(StreamMedia):
             await self.media.close()
         self.output.stop()
         await self.processor.close()
-        if not self.ws.closed:
-            try:
-                await asyncio.wait_for(self.ws.close(), 2.0)
-            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
-                pass
+        await close_socket(self.ws)
         await asyncio.gather(*tasks, return_exceptions=True)
         p = self.processor
         self.record("stream_closed", source="server", frames_in=p.frames_in, frames_out=p.frames_out,

@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 
 from .. import protocol
 from ._peer import ServerPeer
+from ._sockets import close_socket
 from ._stream import Stream
 
 __all__ = ["Subscriber"]
@@ -73,9 +74,5 @@ class Subscriber:
         self._closed = True
         self.stream.subscribers.discard(self)
         await self.peer.close()
-        if not self.ws.closed:
-            try:
-                await self.ws.close()
-            except (ConnectionError, RuntimeError):
-                pass
+        await close_socket(self.ws)
         self.stream.server.events.append(self.stream.session_id, "subscriber_closed", source="server")

@@ -1,6 +1,6 @@
 """The frame-access half of ``RealtimeSession``'s public API: taps,
-transforms, pairs, snapshots, iterators and recordings, all served by the
-session's :class:`~decart_widgets.media.frames.FrameHub`. A private base
+transforms, pairs, snapshots, iterators, recordings and a notebook view, all
+served by the session's :class:`~decart_widgets.media.frames.FrameHub`. A private base
 class, so the session's module holds the connection half."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from ..common.media_loop import media_loop
 from ..errors import DecartTimeoutError, InvalidInputError
 from ..media.frames import FrameHub, SessionRecording
 from ..media.taps import Tap
+
+if TYPE_CHECKING:
+    from ..widget import DecartView
+    from ._session import RealtimeSession
 
 __all__ = ["FrameAccess"]
 
@@ -100,3 +104,11 @@ class FrameAccess:
         if streams in ("input", "side_by_side"):
             self._check_sender()
         return self._hub.record(path, streams, fps)
+
+    def show(self, *, show_input: bool = False, transport: str = "auto") -> DecartView:
+        """A :class:`~decart_widgets.widget.DecartView` of this session for a
+        notebook cell: its output (and with ``show_input=True`` its input),
+        status and stats. Closing the view leaves the session running."""
+        from ..widget import DecartView  # the widget layer builds on this one: imported on use
+
+        return DecartView(cast("RealtimeSession", self), show_input=show_input, transport=transport)

@@ -107,6 +107,12 @@ class MediaLink(abc.ABC):
     async def sample(self) -> TransportSample | None:
         """Cumulative transport counters, or None when there are none yet."""
 
+    def media_received(self) -> int | None:
+        """A count that grows while media packets arrive (None when the link
+        cannot tell): output that stops while packets still arrive is a
+        starved decoder, not frozen media, and a reconnect would not help."""
+        return None
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Release everything the link holds; idempotent."""

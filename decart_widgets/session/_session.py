@@ -60,6 +60,26 @@ _UNSET: Any = object()
 _CONNECT_TOKEN = object()
 
 
+def _common_options(
+    args: A.ConnectArgs,
+    api_key: str | None,
+    get_token: GetToken | None,
+    reconnect_delays: tuple[float, ...],
+    handlers: dict[str, Callable[..., Any]] | None,
+) -> dict[str, Any]:
+    """The constructor arguments ``connect()`` and ``subscribe()`` share."""
+    return {
+        "base_url": args.base_url,
+        "keys": KeySource(api_key, get_token, loopback=args.settings.loopback),
+        "media": args.media,
+        "settings": args.settings,
+        "reconnect": args.reconnect,
+        "reconnect_delays": tuple(reconnect_delays),
+        "query": args.query,
+        "handlers": A.check_handlers(handlers, EVENTS),
+    }
+
+
 class RealtimeSession(FrameAccess):
     """A connected realtime session. Create one with :meth:`connect` (or
     :meth:`subscribe` to watch another session)."""
@@ -197,19 +217,8 @@ class RealtimeSession(FrameAccess):
         mirror = A.check_mirror(mirror)
         initial = await A.parse_initial_state(initial_state)
         session = cls(
-            _token=_CONNECT_TOKEN,
-            model=model_def,
-            source=source,
-            mirror=mirror,
-            base_url=args.base_url,
-            keys=KeySource(api_key, get_token, loopback=args.settings.loopback),
-            media=args.media,
-            settings=args.settings,
-            reconnect=args.reconnect,
-            reconnect_delays=tuple(reconnect_delays),
-            query=args.query,
-            user_agent=user_agent,
-            handlers=A.check_handlers(handlers, EVENTS),
+            _token=_CONNECT_TOKEN, model=model_def, source=source, mirror=mirror, user_agent=user_agent,
+            **_common_options(args, api_key, get_token, reconnect_delays, handlers),
         )
         return await session._launch(initial)
 
@@ -244,20 +253,8 @@ class RealtimeSession(FrameAccess):
             timeouts=(15.0, 30.0, connect_timeout), watch=watch,
         )
         session = cls(
-            _token=_CONNECT_TOKEN,
-            model=get_model("lucy-2.1"),
-            source=None,
-            mirror=False,
-            base_url=args.base_url,
-            keys=KeySource(api_key, get_token, loopback=args.settings.loopback),
-            media=args.media,
-            settings=args.settings,
-            reconnect=args.reconnect,
-            reconnect_delays=tuple(reconnect_delays),
-            query={},
-            user_agent=None,
-            handlers=A.check_handlers(handlers, EVENTS),
-            watch=watch,
+            _token=_CONNECT_TOKEN, model=get_model("lucy-2.1"), source=None, mirror=False, user_agent=None,
+            watch=watch, **_common_options(args, api_key, get_token, reconnect_delays, handlers),
         )
         return await session._launch(None)
 
@@ -283,6 +280,10 @@ class RealtimeSession(FrameAccess):
         self._tasks.append(self._loop.create_task(
             self._stats.run(lambda s: self._events.emit("stats", s), self._sample), name="decart-session-stats"
         ))
+        if self._sender is not None:
+            self._tasks.append(self._loop.create_task(
+                self._sender.run_pacing(self.output, self._supervisor), name="decart-session-pacing"
+            ))
 
     async def _sample(self) -> TransportSample | None:
         link = self._supervisor.current_link()

@@ -222,13 +222,22 @@ class LinkSupervisor:
         return False
 
     async def _watch_output(self) -> None:
-        """Frozen media: frames flowed, then none for FROZEN_AFTER s while the socket stayed up."""
+        """Frozen media: frames flowed, then none for FROZEN_AFTER s while the
+        socket stayed up, and no media packet arrived either (where the link
+        can tell): under CPU pressure output can pause while packets still
+        arrive, and reconnecting then only adds load."""
+        packets: int | None = None
+        packets_at = time.perf_counter()
         while True:
             await asyncio.sleep(FROZEN_CHECK)
             attempt = self.attempt
             if attempt is None or not self.link_up.is_set() or attempt.last_frame_at is None:
                 continue
-            silent = time.perf_counter() - attempt.last_frame_at
+            now = time.perf_counter()
+            count = attempt.link.media_received()
+            if count is not None and count != packets:
+                packets, packets_at = count, now
+            silent = now - max(attempt.last_frame_at, packets_at if count is not None else 0.0)
             if silent > FROZEN_AFTER:
                 log.info("no output frame for %.1f s; reconnecting", silent)
                 attempt.link.mark_lost(IceError(f"output froze: no frame for {silent:.1f} s while the socket stayed up"))

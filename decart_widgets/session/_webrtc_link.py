@@ -112,6 +112,16 @@ class WebRtcLink(MediaLink):
     async def sample(self) -> TransportSample | None:
         return _sample(await self.pc.getStats())
 
+    def media_received(self) -> int | None:
+        # aiortc counts every RTP packet per source as it arrives (its RTCP statistics)
+        total = 0
+        for receiver in self.pc.getReceivers():
+            streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", None)
+            if streams is None:
+                return None
+            total += sum(s.packets_received for s in streams.values())
+        return total
+
     async def close(self) -> None:
         if self._closed:
             return

@@ -1,5 +1,6 @@
-"""The widget's browser code: plain ESM files in ``js/``, joined into the one
-module anywidget loads.
+"""The widgets' browser code: plain ESM files in ``js/``, joined into the one
+module anywidget loads per widget (``widget.js`` for DecartLive, ``view.js``
+for DecartView, each after the files it uses).
 
 anywidget loads ``_esm`` as a single module from a string, so relative
 imports between files cannot resolve in the browser. The files keep their
@@ -12,13 +13,21 @@ names must be unique across files (they are prefixed per concern).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-__all__ = ["asset_dir", "load_esm", "load_css", "JS_MODULES"]
+__all__ = ["asset_dir", "load_esm", "load_css", "JS_MODULES", "ESM_MODULES"]
 
-#: Dependency order: each file may use names from the files before it.
-JS_MODULES = ("messages.js", "rpc.js", "camera.js", "controls.js", "transport_comm.js", "transport_webrtc.js", "widget.js")
+#: Each widget's module (by its entry file): the files it joins, in
+#: dependency order (each file may use names from the files before it).
+ESM_MODULES = {
+    "widget.js": ("messages.js", "rpc.js", "camera.js", "controls.js", "live_ui.js", "transport_comm.js",
+                  "camera_comm.js", "transport_webrtc.js", "player.js", "widget.js"),
+    "view.js": ("messages.js", "rpc.js", "controls.js", "view_ui.js", "transport_comm.js", "transport_webrtc.js",
+                "player.js", "view.js"),
+}
+#: Every file of the widgets' browser code (what a wheel must carry).
+JS_MODULES = tuple(dict.fromkeys(name for names in ESM_MODULES.values() for name in names))
 
 _LOCAL_IMPORT = re.compile(r'^\s*import\s[^;]*from\s+["\']\./[^"\']+["\'];?\s*$', re.MULTILINE)
 _NAMED_EXPORT = re.compile(r"^export\s+(?=(async\s+)?(function|const|let|class)\b)", re.MULTILINE)
@@ -41,10 +50,11 @@ def join_modules(sources: list[str]) -> str:
     return "\n".join(parts)
 
 
-@lru_cache(maxsize=1)
-def load_esm() -> str:
+@cache
+def load_esm(entry: str = "widget.js") -> str:
+    """The module of the widget whose entry file is ``entry`` (a key of :data:`ESM_MODULES`)."""
     base = asset_dir()
-    return join_modules([(base / name).read_text(encoding="utf-8") for name in JS_MODULES])
+    return join_modules([(base / name).read_text(encoding="utf-8") for name in ESM_MODULES[entry]])
 
 
 @lru_cache(maxsize=1)

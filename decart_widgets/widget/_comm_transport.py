@@ -11,11 +11,12 @@ browser keeps at most 2 unanswered frames and skips camera frames meanwhile
 (newest wins). A malformed or oversized buffer is dropped and counted
 (:attr:`JpegCameraReceiver.rejected`), never raised.
 
-Kernel → browser (model output): every model frame (a ``VideoFrame``)
-replaces the one in a newest-wins slot; one worker thread JPEG-encodes it
-straight from its YUV planes (no RGB conversion) and sends ``{"type":
-"oframe", "id", "counter", "w", "h"}`` + the JPEG. At most 2 frames are in
-flight; the browser acks each with ``{"type": "oack", "id"}`` once drawn.
+Kernel → browser (a stream of frames, the model's output or its input):
+every frame (a ``VideoFrame``) replaces the one in a newest-wins slot; one
+worker thread per stream JPEG-encodes it straight from its YUV planes (no
+RGB conversion) and sends ``{"type": "oframe", "id", "stream", "counter",
+"w", "h"}`` + the JPEG. At most 2 frames of a stream are in flight; the
+browser acks each with ``{"type": "oack", "id", "stream"}`` once drawn.
 
 A busy kernel: the browser's acks (and camera frames) are comm messages on
 the kernel's shell channel, so they wait while a cell runs. Output frames
@@ -111,11 +112,13 @@ class JpegCameraReceiver:
 
 
 class JpegFrameSender:
-    """Sends model output frames to the browser as JPEGs from one worker
-    thread, newest frame wins, at most :data:`MAX_IN_FLIGHT` unacked."""
+    """Sends one stream's frames (``"output"`` by default) to the browser as
+    JPEGs from one worker thread, newest frame wins, at most
+    :data:`MAX_IN_FLIGHT` unacked."""
 
-    def __init__(self, send: Send, *, quality: int = JPEG_QUALITY) -> None:
+    def __init__(self, send: Send, *, stream: str = "output", quality: int = JPEG_QUALITY) -> None:
         self._send = send
+        self.stream = stream
         self._quality = quality
         self._frames: LatestSlot[tuple[Any, int | None]] = LatestSlot()
         self._credit = threading.Condition()  # guards _in_flight, _closed
@@ -141,7 +144,8 @@ class JpegFrameSender:
         with self._credit:
             if self._thread is not None or self._closed:
                 return
-            self._thread = threading.Thread(target=self._run, name="decart-comm-encoder", daemon=True)
+            name = "decart-comm-encoder" if self.stream == "output" else f"decart-comm-encoder-{self.stream}"
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
             self._thread.start()
 
     def offer(self, frame: Any, counter: int | None) -> None:
@@ -198,7 +202,8 @@ class JpegFrameSender:
                 jpeg = encode_frame(frame, self._quality)
                 self.encode_ms = (time.perf_counter() - t0) * 1000
                 self._send(
-                    {"type": "oframe", "id": frame_id, "counter": counter, "w": frame.width, "h": frame.height},
+                    {"type": "oframe", "id": frame_id, "stream": self.stream, "counter": counter,
+                     "w": frame.width, "h": frame.height},
                     [jpeg],
                 )
                 self.sent += 1
@@ -221,11 +226,13 @@ class JpegFrameSender:
                 log.warning("comm encoder thread still running 5 s after close")
 
     def stats(self) -> dict[str, Any]:
+        """Counters, named ``comm_*`` for the output stream, ``comm_<stream>_*`` for another."""
+        p = "comm_" if self.stream == "output" else f"comm_{self.stream}_"
         return {
-            "comm_frames_sent": self.sent,
-            "comm_frames_skipped": self.skipped,
-            "comm_acks_expired": self.expired,
-            "comm_encode_ms": round(self.encode_ms, 2),
+            f"{p}frames_sent": self.sent,
+            f"{p}frames_skipped": self.skipped,
+            f"{p}acks_expired": self.expired,
+            f"{p}encode_ms": round(self.encode_ms, 2),
         }
 
 

@@ -5,10 +5,8 @@ their own modules.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
-import threading
 import time
 from typing import Any
 
@@ -25,8 +23,11 @@ from ..session import ConnectionState, RealtimeSession
 from ..session._args import check_media
 from ._assets import load_css, load_esm
 from ._browser_link import BrowserLink
+from ._lease import MediaLoopLease
 from ._server_choice import ServerChoice, choose_server
 from ._session_runner import SessionRunner
+from ._stats import STATS_INTERVAL_S, collect_stats, every
+from ._waits import wait_for_state
 from ._webrtc_transport import OutputSubscriber
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 __all__ = ["DecartLive"]
 
 _UNSET: Any = object()
-#: Seconds between stats updates (and stale-view checks).
-STATS_INTERVAL_S = 1.0
 #: Seconds with no live view (tab closed, output cleared) after which a
 #: displayed widget ends its session; a view coming back reconnects it.
 ABANDON_S = 60.0
@@ -97,7 +96,7 @@ class DecartLive(anywidget.AnyWidget):
     generation_seconds = t.Int(0).tag(sync=True)
     """Generated (billed) seconds of the current session, from ``generation_tick`` (int)."""
 
-    error = t.Dict(None, allow_none=True).tag(sync=True)
+    error = t.Dict(default_value=None, allow_none=True).tag(sync=True)
     """The last error as ``{"message": str, "code": str}``, or None; the UI shows it in a banner."""
 
     transport = t.Enum(("auto", "webrtc", "comm"), "auto").tag(sync=True)
@@ -164,7 +163,6 @@ class DecartLive(anywidget.AnyWidget):
         self._model_def = model_def
         self._choice: ServerChoice = choice
         self._closed = False
-        self._close_lock = threading.Lock()
         self._suppress_apply = False
         super().__init__(
             model=model_def.name, prompt=prompt, enhance=enhance, transport=transport,
@@ -174,7 +172,7 @@ class DecartLive(anywidget.AnyWidget):
         self.set_trait("server", choice.label)
         self.set_trait("server_note", choice.note)
         self.set_trait("media", media)
-        self._loop = media_loop.acquire()
+        self._lease = MediaLoopLease("widget")
         self._camera = BrowserCameraSource()
         self._facing: str | None = None
         self._no_views_since: float | None = None
@@ -196,7 +194,7 @@ class DecartLive(anywidget.AnyWidget):
             on_camera_facing=self._set_facing, set_image=self._set_image,
         )
         self.on_msg(self._on_custom_msg)
-        self._stats_future = media_loop.submit(self._stats_loop())
+        self._stats_future = media_loop.submit(every(STATS_INTERVAL_S, self._update_stats, lambda: not self._closed))
         if connect:
             self._submit(self._runner.start(self._model_def))
 
@@ -376,43 +374,16 @@ class DecartLive(anywidget.AnyWidget):
 
     def wait_for_state(self, *states: str, timeout: float = 30.0) -> str:
         """Block until :attr:`state` is one of ``states``; returns it."""
-        done = threading.Event()
-        wanted = {str(s) for s in states}
-
-        def check(_: Any = None) -> None:
-            if self.state.value in wanted:
-                done.set()
-
-        self.observe(check, "state")
-        try:
-            check()
-            if not done.wait(timeout):
-                raise TimeoutError(f"state is {self.state.value}, not {sorted(wanted)}, after {timeout} s")
-        finally:
-            self.unobserve(check, "state")
-        return self.state.value
+        return wait_for_state(self, states, timeout)
 
     def close(self) -> None:
         """Stop everything: session, transports, local server, media loop reference. Idempotent."""
-        if "_close_lock" not in self.__dict__ or "_stats_future" not in self.__dict__:
+        if "_stats_future" not in self.__dict__:
             super().close()  # construction failed before anything started
             return
-        with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-        if media_loop.in_loop_thread():
-            # called on the media loop (a session event handler): shut down
-            # there, then let go of the loop, which may then stop itself
-            self._shutdown_task = self._loop.create_task(self._shutdown(), name="decart-widget-close")
-            self._shutdown_task.add_done_callback(self._shutdown_done)
-        else:
-            try:
-                media_loop.run_sync(self._shutdown(), timeout=30)
-            except Exception:  # noqa: BLE001 - close never raises; says what went wrong
-                log.warning("widget close did not finish cleanly", exc_info=True)
-            finally:
-                media_loop.release()
+        self._closed = True
+        # on the media loop (a session event handler) it runs there as a task
+        self._lease.end(self._shutdown)
         super().close()
 
     async def _shutdown(self) -> None:
@@ -420,12 +391,6 @@ class DecartLive(anywidget.AnyWidget):
         self._stats_future.cancel()
         await self._link.aclose()
         await self._runner.close()
-
-    @staticmethod
-    def _shutdown_done(task: Any) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("widget close did not finish cleanly", exc_info=task.exception())
-        media_loop.release()
 
     def __repr__(self) -> str:
         return (f"<DecartLive model={self.model!r} server={self.server!r} "
@@ -445,22 +410,12 @@ class DecartLive(anywidget.AnyWidget):
         fut.add_done_callback(show)
         return fut
 
-    async def _stats_loop(self) -> None:
-        failed: set[str] = set()
-        while not self._closed:
-            await asyncio.sleep(STATS_INTERVAL_S)
-            try:
-                self._link.drop_stale_views()
-                self._check_abandoned()
-                session = self._runner.session
-                stats: dict[str, Any] = dict(session.stats()) if session is not None else {}
-                stats.update(self._link.stats())
-                stats["transport"] = self.transport_in_use
-                if session is not None and self.session_id != session.session_id:
-                    self.session_id = session.session_id
-                if stats != self.stats:
-                    self.stats = stats
-            except Exception as exc:  # noqa: BLE001 - stats must never stop; each kind of failure said once
-                kind = type(exc).__name__
-                log.log(logging.DEBUG if kind in failed else logging.WARNING, "stats update failed", exc_info=True)
-                failed.add(kind)
+    def _update_stats(self) -> None:
+        self._link.drop_stale_views()
+        self._check_abandoned()
+        session = self._runner.session
+        stats = collect_stats(session, self._link, self.transport_in_use)
+        if session is not None and self.session_id != session.session_id:
+            self.session_id = session.session_id
+        if stats != self.stats:
+            self.stats = stats

@@ -6,6 +6,11 @@ Browser → kernel: every message has a ``type``; those marked *request*
 carry an ``id`` and get exactly one :func:`reply` with that id. Kernel →
 browser: ``roles``, ``oframe`` and ``reply`` (see :data:`TO_BROWSER`).
 Nothing here ever carries a key.
+
+A widget shows one or two *streams* of frames: ``"output"`` (the model's
+frames, every widget) and ``"input"`` (the frames the model is sent, a
+``DecartView`` with ``show_input=True``). Messages about output frames name
+their stream; where they may leave it out it is ``"output"``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Message", "TO_KERNEL", "TO_BROWSER", "reply", "problem", "request_id"]
+__all__ = ["Message", "TO_KERNEL", "TO_BROWSER", "STREAMS", "reply", "problem", "request_id", "stream_names"]
 
 _NONE = type(None)
 
@@ -37,6 +42,9 @@ class Message:
 
 _VIEW: dict[str, tuple[type, ...]] = {"view": (str,)}
 
+#: The streams of frames a widget can show.
+STREAMS = ("output", "input")
+
 TO_KERNEL: dict[str, Message] = {m.kind: m for m in (
     Message("hello", "a view rendered", _VIEW),
     Message("ping", "a view is alive (every 5 s)", _VIEW),
@@ -47,11 +55,13 @@ TO_KERNEL: dict[str, Message] = {m.kind: m for m in (
             {**_VIEW, "name": (str, _NONE), "message": (str, _NONE)}),
     Message("cframe", "a camera frame as JPEG; the reply frees the browser's slot",
             {"view": (str, _NONE)}, buffers=1, request=True),
-    Message("oack", "an output frame was drawn or skipped", {**_VIEW, "id": (int,)}),
-    Message("comm_start", "send this view output frames over the comm", _VIEW),
+    Message("oack", "an output frame was drawn or skipped", {**_VIEW, "id": (int,), "stream": (str, _NONE)}),
+    Message("comm_start", "send this view frames of these streams over the comm",
+            {**_VIEW, "streams": (list, _NONE)}),
     Message("comm_stop", "stop sending this view output frames over the comm", _VIEW),
-    Message("rtc_offer", "a WebRTC offer (candidates inline); the reply's result is {sdp}",
-            {**_VIEW, "sdp": (str,)}, request=True),
+    Message("rtc_offer", "a WebRTC offer (candidates inline), one video section per stream in order;"
+            " the reply's result is {sdp}",
+            {**_VIEW, "sdp": (str,), "streams": (list, _NONE)}, request=True),
     Message("rtc_close", "the view closed its peer connection", _VIEW),
     Message("transport", "the transport the view now uses",
             {**_VIEW, "name": (str, _NONE)}),
@@ -62,7 +72,7 @@ TO_KERNEL: dict[str, Message] = {m.kind: m for m in (
 #: Kernel → browser messages and their fields.
 TO_BROWSER: dict[str, str] = {
     "roles": "{camera_view}: which view owns the camera (sent when views change)",
-    "oframe": "{id, counter, w, h} + JPEG: a model output frame (comm transport)",
+    "oframe": "{id, stream, counter, w, h} + JPEG: a frame of one stream (comm transport)",
     "reply": "{id, ok, result?, error?}: the answer to one request",
 }
 
@@ -95,3 +105,15 @@ def reply(rid: int | str, *, ok: bool = True, result: Any = None, error: str | N
     if error is not None:
         out["error"] = error
     return out
+
+
+def stream_names(value: Any, offered: Any) -> tuple[str, ...] | None:
+    """A message's ``streams`` list as names among ``offered`` (None in the
+    message: ``("output",)``); None when it is not a list of those names."""
+    if value is None:
+        return ("output",)
+    if not isinstance(value, list) or not value or len(value) > len(STREAMS):
+        return None
+    if not all(isinstance(v, str) and v in offered for v in value) or len(set(value)) != len(value):
+        return None
+    return tuple(value)

@@ -3,12 +3,13 @@ model switches (disconnect + connect with the same prompt and image) and
 prompt/image updates, serialized by one lock so they never interleave.
 
 The runner connects each session with the browser camera as its source
-(as captured: the widget mirrors in the browser) and relays the session's
-output frames, as received, to the widget's output fan-out through the
-public ``on_frame(..., video_frame=True)`` while anything subscribes to
-it (the comm transport, a WebRTC view that sends decoded frames): with
-none, the session does not decode its output (its WebRTC views forward
-the encoded frames).
+(as captured: the widget mirrors in the browser) and relays the
+session's output frames, as received, and its events to the widget through
+a :class:`~decart_widgets.widget._session_feed.SessionFeed`. The feed's
+output relay is registered only while the output fan-out has subscribers
+(the comm transport, a WebRTC view that sends decoded frames): with none,
+the session does not decode its output (its WebRTC views forward the
+encoded frames).
 
 The local server, when the widget uses it, is started here on first connect
 and closed by :meth:`SessionRunner.close`.
@@ -25,10 +26,10 @@ from typing import Any
 from ..common.fanout import FanOut
 from ..errors import DecartError, InvalidInputError
 from ..media.browser import BrowserCameraSource
-from ..media.taps import FrameInfo
 from ..models import ModelDefinition
 from ..session import RealtimeSession
 from ._server_choice import ServerChoice
+from ._session_feed import SessionFeed
 from ._webrtc_transport import OutputSubscriber
 
 log = logging.getLogger(__name__)
@@ -102,11 +103,8 @@ class SessionRunner:
         self._applied: Applied | None = None
         self._apply_task: asyncio.Task[None] | None = None
         self._closed = False
-        #: The session the output relay is registered on (None: not registered).
-        self._relaying: RealtimeSession | None = None
-        self._relay_task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        output.watch(self._output_demand_changed)
+        #: The live session's relay (None with no session).
+        self._feed: SessionFeed | None = None
 
     # ------------------------------------------------------------ helpers
 
@@ -135,46 +133,6 @@ class SessionRunner:
         if d.image is not None:
             initial["image"] = d.image
         return initial or None
-
-    def _relay_output(self, frame: Any, info: FrameInfo) -> None:
-        """The session's output tap (its own worker thread): to every transport."""
-        self._output.emit(frame, info.stamp)
-
-    def _output_demand_changed(self, count: int) -> None:
-        """The output fan-out's subscribers changed (any thread)."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._sync_relay_soon)
-
-    def _sync_relay_soon(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        if self._relay_task is None or self._relay_task.done():
-            self._relay_task = self._loop.create_task(self._sync_relay(), name="decart-widget-output-relay")
-
-    async def _sync_relay(self) -> None:
-        """Register the output relay on the live session while the fan-out has
-        subscribers (the session then decodes its output), remove it while
-        it has none."""
-        while True:
-            session = self.session if not self._closed else None
-            want = session if session is not None and bool(self._output) else None
-            current = self._relaying
-            if want is current:
-                return
-            self._relaying = None
-            if current is not None and current is self.session:
-                try:
-                    # joins the tap's worker: off the media loop
-                    await asyncio.to_thread(current.off_frame, self._relay_output)
-                except DecartError:
-                    pass  # the session closed meanwhile (its taps with it)
-            elif want is not None:
-                try:
-                    want.on_frame(self._relay_output, "output", video_frame=True)
-                except DecartError as exc:
-                    log.debug("output relay not registered: %s", exc)
-                    return
-                self._relaying = want
 
     # ---------------------------------------------------------- lifecycle
 
@@ -226,12 +184,14 @@ class SessionRunner:
         if self._closed:
             await asyncio.to_thread(session.disconnect)
             return
+        try:
+            self._feed = SessionFeed(session, self._output, on_state=self._session_state(session),
+                                     on_tick=self._on_tick, on_error=self._session_error(session))
+        except DecartError as exc:  # it ended already
+            self._connect_failed(exc)
+            return
         self._applied = applied
         self.session = session
-        self._sync_relay_soon()
-        session.on("connection_change", self._session_state(session))
-        session.on("generation_tick", self._on_tick)
-        session.on("error", self._session_error(session))
         self._on_session(session)
         self._on_state(session.connection_state)
         self._kick_apply()  # anything typed while connecting
@@ -247,9 +207,9 @@ class SessionRunner:
                 return  # a session we are closing ourselves
             if state == "disconnected":
                 # it ended on its own (reconnects failed, key rejected, ...)
-                # and closes itself, its output tap included
+                # and closes itself, its taps included (the feed stops there)
                 self.session = None
-                self._relaying = None
+                self._feed = None
                 self._on_session(None)
                 self._on_state(state)
                 self._on_ended()
@@ -277,9 +237,15 @@ class SessionRunner:
         session, self.session = self.session, None
         if session is None:
             return
-        self._relaying = None  # the session's taps close with it
+        feed, self._feed = self._feed, None
         self._on_session(None)
-        await asyncio.to_thread(session.disconnect)  # closes its taps, the output relay too
+
+        def end() -> None:
+            if feed is not None:
+                feed.detach()  # joins its relays' tap workers
+            session.disconnect()
+
+        await asyncio.to_thread(end)
         self._on_state("disconnected")
 
     async def restart(self, model: ModelDefinition) -> None:
@@ -375,8 +341,7 @@ class SessionRunner:
             self._closed = True
             await self._disconnect()
             server, self.server = self.server, None
-        for task in (self._apply_task, self._relay_task):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._apply_task is not None and not self._apply_task.done():
+            self._apply_task.cancel()
         if server is not None:
             await asyncio.to_thread(server.close)

@@ -1,7 +1,8 @@
-"""Which browser views of a widget are alive, and which one owns the camera.
+"""Which browser views of a widget are alive, and which one is the primary.
 
-A widget may be displayed several times (two cells, two browser tabs); only
-one view opens the camera: the oldest live one. Views say ``hello`` when
+A widget may be displayed several times (two cells, two browser tabs); the
+oldest live view is the primary one: its transport is the one the widget
+reports, and in a widget with a camera only it opens the camera. Views say ``hello`` when
 rendered, ``ping`` every few seconds and ``bye`` on cleanup; a view not
 heard from for :data:`STALE_S` is dropped (its tab closed). A ping from an
 unknown view registers it again (its messages waited behind a long cell).
@@ -63,10 +64,15 @@ class ViewRegistry:
             return gone
 
     @property
-    def camera_view(self) -> str | None:
-        """The view whose camera feeds the model: the oldest one still alive."""
+    def primary(self) -> str | None:
+        """The oldest view still alive: its transport is the widget's ``transport_in_use``."""
         with self._lock:
             return next(iter(self._views), None)
+
+    @property
+    def camera_view(self) -> str | None:
+        """The view whose camera feeds the model (a widget with a camera): the primary one."""
+        return self.primary
 
     def transport_of(self, view: str | None) -> str | None:
         with self._lock:

@@ -33,8 +33,9 @@ def _write_status(path={path!r}):
         events = srv.events if srv is not None else []
         status = {{
             "state": w.state.value, "prompt": w.prompt, "transport": w.transport_in_use,
-            "camera_frames_read": w.camera.frames_read,
+            "error": w.error, "camera_frames_read": w.camera.frames_read, "image_name": w.image_name,
             "server_prompts": [e.get("prompt") for e in events if e["type"] in ("prompt", "set_image")],
+            "server_images": [e.get("has_image") for e in events if e["type"] == "set_image"],
         }}
         with open(path + ".tmp", "w") as f:
             json.dump(status, f)

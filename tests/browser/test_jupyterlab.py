@@ -5,13 +5,13 @@ of waiting inside a cell."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _jupyter import JupyterLab, write_notebook
+from _smoke import SATURATION_JS, STATUS_CELL, wait_status
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -22,36 +22,6 @@ from decart_widgets.widget import DecartLive
 w = DecartLive(server="local", connect=False, mirror="off")
 w"""
 
-STATUS_CELL = """\
-import json, os, threading, time
-def _write_status(path={path!r}):
-    while True:
-        srv = w.local_server
-        events = srv.events if srv is not None else []
-        status = {{
-            "state": w.state.value, "prompt": w.prompt, "transport": w.transport_in_use,
-            "error": w.error, "camera_frames_read": w.camera.frames_read, "image_name": w.image_name,
-            "server_prompts": [e.get("prompt") for e in events if e["type"] in ("prompt", "set_image")],
-            "server_images": [e.get("has_image") for e in events if e["type"] == "set_image"],
-        }}
-        with open(path + ".tmp", "w") as f:
-            json.dump(status, f)
-        os.replace(path + ".tmp", path)
-        time.sleep(0.25)
-threading.Thread(target=_write_status, daemon=True, name="test-status").start()"""
-
-SATURATION_JS = """() => {
-  const root = document.querySelector('.dw-root');
-  const src = root.dataset.transport === 'comm'
-    ? root.querySelector('[data-testid=output-canvas]') : root.querySelector('[data-testid=output-video]');
-  const c = document.createElement('canvas'); c.width = 64; c.height = 36;
-  const g = c.getContext('2d'); g.drawImage(src, 0, 0, 64, 36);
-  const d = g.getImageData(0, 0, 64, 36).data; let sat = 0;
-  for (let i = 0; i < d.length; i += 4) sat += Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]);
-  return sat / (d.length / 4);
-}"""
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: Any, chromium: str) -> Any:
     home = tmp_path_factory.mktemp("lab")
@@ -60,24 +30,6 @@ def lab(tmp_path_factory: Any, chromium: str) -> Any:
         yield server
     finally:
         server.close()
-
-
-def read_status(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def wait_status(path: Path, predicate: Any, timeout: float, what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = read_status(path)
-        if status and predicate(status):
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; kernel status: {status}")
-        time.sleep(0.1)
 
 
 def execute(page: Any, code: str) -> None:
