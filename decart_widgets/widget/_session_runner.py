@@ -238,14 +238,12 @@ class SessionRunner:
         if session is None:
             return
         feed, self._feed = self._feed, None
+        if feed is not None:
+            # first: the views about to lose the encoded output must not
+            # register relays on a session going away (joins the tap workers)
+            await asyncio.to_thread(feed.detach)
         self._on_session(None)
-
-        def end() -> None:
-            if feed is not None:
-                feed.detach()  # joins its relays' tap workers
-            session.disconnect()
-
-        await asyncio.to_thread(end)
+        await asyncio.to_thread(session.disconnect)
         self._on_state("disconnected")
 
     async def restart(self, model: ModelDefinition) -> None:
