@@ -9,9 +9,18 @@ the model's frame); glass-to-glass latency is the difference, fps counts
 distinct output counters per second.
 
     .venv/bin/python bench/bench_browser.py [--seconds 8] [--only webrtc-1280x720]
+    .venv/bin/python bench/bench_browser.py --forward-ab [--rounds 3]
 
 Prints a table and writes it into the "## Browser ↔ kernel" section of
 bench/README.md. A printed benchmark, not a timed test.
+
+``--forward-ab`` compares the kernel forwarding encoded frames (the default)
+with decoding and re-encoding every frame (``encoded.ENABLED = False``) at
+1280x720 over both transports, runs alternating so machine noise hits both,
+against a passthrough server in a child process (so the kernel's CPU is the
+widget's and the session's alone); it prints medians, p95, the CPU of the
+kernel, the server and Chromium, the load average, and on/off ratios, and
+writes them into the "## Browser ↔ kernel: encoded forwarding" section.
 """
 
 from __future__ import annotations
@@ -114,7 +123,8 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def run_case(transport: str, w: int, h: int, clip: Path, seconds: float) -> dict[str, object]:
+def run_case(transport: str, w: int, h: int, clip: Path, seconds: float, *,
+             server_url: str | None = None, server_pid: int | None = None) -> dict[str, object]:
     from _chromium import CHROMIUM_FLAGS, chromium_path
     from _host import PageHost
     from playwright.sync_api import sync_playwright
@@ -124,6 +134,7 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float) -> dict
     model = ModelDefinition(name=f"bench-{w}x{h}", fps=30, width=w, height=h)
     flags = [f for f in CHROMIUM_FLAGS if f != "--use-fake-device-for-media-stream"]
     flags += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
+    where = {"server": server_url} if server_url else {"local_model": "passthrough"}
     with PageHost() as host, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=flags)
         widget = None
@@ -131,15 +142,17 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float) -> dict
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             ctx.grant_permissions(["camera"])
             page = ctx.new_page()
-            widget = DecartLive(model=model, transport=transport, mirror="off", local_model="passthrough")
+            widget = DecartLive(model=model, transport=transport, mirror="off", **where)
             page.goto(host.url(widget))
             page.wait_for_function(f"document.querySelector('.dw-root')?.dataset.transport === '{transport}'", timeout=30_000)
             page.wait_for_function("Number(document.querySelector('.dw-root').dataset.framesShown || 0) > 30", timeout=30_000)
             page.evaluate(MEASURE_JS)
             time.sleep(3.0)  # warm-up: bitrate ramps, encoders settle
+            cpu0, t0 = _cpu_now(server_pid), time.perf_counter()
             page.evaluate("window.__bench.recording = true")
             time.sleep(seconds)
             res = page.evaluate("({lat: window.__bench.lat, shown: window.__bench.shown})")
+            cpu = {k: 100 * (v - cpu0[k]) / (time.perf_counter() - t0) for k, v in _cpu_now(server_pid).items()}
             kernel = dict(widget.stats)
             page.screenshot(path=f"/tmp/widget_bench_{transport}_{w}x{h}.png")
         finally:
@@ -152,7 +165,46 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float) -> dict
         "transport": transport, "size": f"{w}x{h}", "fps": fps,
         "g2g_median": statistics.median(lat) if lat else None, "g2g_p95": pct(lat, 0.95) if lat else None,
         "samples": len(lat), "kernel_fps_out": kernel.get("fps_out"), "model_rtt_ms": kernel.get("latency_ms"),
+        "cpu_kernel": cpu["kernel"], "cpu_server": cpu["server"], "cpu_browser": cpu["browser"],
+        "forwarded_up": kernel.get("frames_forwarded_up"), "forwarded_down": kernel.get("frames_forwarded_down"),
     }
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds; 0 once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _cpu_now(server_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far: this process (the kernel: widget and session; the
+    local server too when it runs in here), the server's child process, and
+    Chromium (every other descendant: Playwright's driver and the browser)."""
+    others = [p for p in _descendants(os.getpid()) if p != server_pid and p not in _descendants(server_pid or -1)]
+    return {"kernel": _proc_cpu(os.getpid()), "server": _proc_cpu(server_pid) if server_pid else 0.0,
+            "browser": sum(_proc_cpu(p) for p in others)}
 
 
 # Kept with the table so a re-run does not lose it (measured 2026-11-21).
@@ -167,10 +219,9 @@ idle machine 640x480 went from 19-26 fps / 100-217 ms to 28-30 fps / 50-67 ms (b
 217-267 ms. At 720p the machine is CPU-bound, not the path: during the webrtc run `top` shows the kernel process
 (widget, session and local server) at ~98% of a core and Chromium at ~95% (encoding the camera, decoding the
 output), 2.5% idle on 2 cores. Each 720p frame is VP8-encoded and decoded four times (browser→kernel,
-kernel→server, server→kernel, kernel→browser), three of each in the kernel's process. The next step is to stop
-decoding and re-encoding in the kernel when no tap needs pixels (forward the browser's VP8 packets to the server
-and the server's back), which removes two encodes and two decodes per frame; that needs encoded-frame access in
-aiortc's receiver and is not done."""
+kernel→server, server→kernel, kernel→browser), three of each in the kernel's process. The kernel now forwards the
+browser's VP8 to the server and the server's back while no tap needs pixels, which removes two encodes and two
+decodes per frame: see "Browser ↔ kernel: encoded forwarding" below."""
 
 
 def fmt(v: object, digits: int = 0) -> str:
@@ -186,14 +237,87 @@ def table(results: list[dict[str, object]]) -> str:
     return "\n".join(rows)
 
 
-def write_readme(text: str) -> None:
+def write_readme(text: str, section: str = SECTION) -> None:
     path = ROOT / "bench" / "README.md"
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     # up to the next heading or marker comment (other scripts own the sections after it)
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |^<!-- |\Z)", re.MULTILINE | re.DOTALL)
-    block = f"{SECTION}\n\n{text}\n\n"
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |^<!-- |\Z)", re.MULTILINE | re.DOTALL)
+    block = f"{section}\n\n{text}\n\n"
     new = pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + block
     path.write_text(new)
+
+
+AB_SECTION = "## Browser ↔ kernel: encoded forwarding"
+# Kept with the table so a re-run does not lose it (measured 2026-12-01, load 0.7-5.7 on a shared machine).
+AB_ANALYSIS = """**Reading it.** With forwarding on, the kernel neither decodes nor encodes the widget's 720p video
+(`frames_forwarded_up`/`down` count it), so its CPU drops to the cost of moving packets and the two frame
+intervals of transcoding leave the glass-to-glass latency; the output rate rises to what the browser and the
+server sustain, which now share the two cores (the server's and Chromium's CPU rise with the frame rate and with
+the browser's own VP8 bitrate, up to 6 Mbps, which the server now decodes instead of our 2.5 Mbps). The comm
+transport is a control: its frames are JPEG both ways and are decoded either way. `bench/bench_forward.py` puts
+one relay hop in numbers (A → B → C at 720p30 in one process, 3 runs of 3 rounds): B decoding and re-encoding
+costs 19-24% of a core and 6.5-8 ms more than B forwarding; B forwarding costs 3-11% of a core and 0.5-3.5 ms
+over no B at all, the most that connecting the browser straight to an in-process server could save per hop
+(docs/architecture.md, "Encoded forwarding", says why forwarding was chosen)."""
+AB_MEASURES = (("fps", "output fps", 1), ("g2g_median", "g2g median ms", 0), ("g2g_p95", "g2g p95 ms", 0),
+               ("cpu_kernel", "kernel CPU %", 0), ("cpu_server", "server CPU %", 0), ("cpu_browser", "Chromium CPU %", 0))
+
+
+def forward_ab(rounds: int, seconds: float, write: bool) -> None:
+    """Forwarding on vs off at 1280x720, both transports, alternating."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _common import load_line, local_server, machine_line
+
+    from decart_widgets.common import encoded
+
+    print("bench_browser --forward-ab: 1280x720, forwarding on vs off, alternating rounds")
+    print(machine_line())
+    print(load_line("start"))
+    start_load = os.getloadavg()
+    results: dict[tuple[str, bool], list[dict[str, object]]] = {}
+    with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp, local_server("passthrough") as server:
+        clip = Path(tmp) / "clip_1280x720.y4m"
+        write_clip(clip, 1280, 720)
+        for i in range(rounds):
+            order = (True, False) if i % 2 == 0 else (False, True)
+            for transport in TRANSPORTS:
+                for forward in order:
+                    encoded.ENABLED = forward
+                    try:
+                        r = run_case(transport, 1280, 720, clip, seconds, server_url=server.url, server_pid=server.pid)
+                    finally:
+                        encoded.ENABLED = True
+                    results.setdefault((transport, forward), []).append(r)
+                    print(f"  round {i + 1} {transport:6s} forward {'on ' if forward else 'off'}: fps {fmt(r['fps'], 1)}  "
+                          f"g2g {fmt(r['g2g_median'])}/{fmt(r['g2g_p95'])} ms  CPU kernel {fmt(r['cpu_kernel'])}% "
+                          f"server {fmt(r['cpu_server'])}% Chromium {fmt(r['cpu_browser'])}%  "
+                          f"forwarded up/down {r['forwarded_up']}/{r['forwarded_down']}", flush=True)
+    end_load = os.getloadavg()
+    print(load_line("end"))
+    text = ab_table(results) + (
+        f"\n\n`bench/bench_browser.py --forward-ab`, {time.strftime('%Y-%m-%d')}, {rounds} alternating rounds of "
+        f"{seconds:g} s each, headless Chromium and a passthrough server in a child process, {os.cpu_count()} cores, "
+        f"load average {start_load[0]:.1f} at the start and {end_load[0]:.1f} at the end (a shared machine: read the "
+        "ratios, not the absolute figures). Medians of the rounds' medians; p95 is each round's 95th percentile, "
+        "median over rounds. CPU is % of one core over the measured window.\n\n" + AB_ANALYSIS)
+    print(text)
+    if write:
+        write_readme(text, AB_SECTION)
+
+
+def ab_table(results: dict[tuple[str, bool], list[dict[str, object]]]) -> str:
+    def med(rows: list[dict[str, object]], key: str) -> float | None:
+        values = [float(r[key]) for r in rows if isinstance(r[key], (int, float))]  # type: ignore[arg-type]
+        return statistics.median(values) if values else None
+
+    rows = ["| transport | measure | forwarding on | off | on / off |", "|---|---|---|---|---|"]
+    for transport in TRANSPORTS:
+        on, off = results.get((transport, True), []), results.get((transport, False), [])
+        for key, name, digits in AB_MEASURES:
+            a, b = med(on, key), med(off, key)
+            ratio = f"{a / b:.2f}" if a is not None and b else "n/a"
+            rows.append(f"| {transport} 1280x720 | {name} | {fmt(a, digits)} | {fmt(b, digits)} | {ratio} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -201,7 +325,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--only", default=None, help="e.g. webrtc-1280x720")
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--forward-ab", action="store_true", help="forwarding on vs off, 1280x720, both transports")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --forward-ab")
     args = parser.parse_args()
+    if args.forward_ab:
+        forward_ab(args.rounds, args.seconds, not args.no_readme)
+        return
     results = []
     with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
         for w, h in SIZES:

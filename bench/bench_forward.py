@@ -1,9 +1,16 @@
-"""One relay hop A -> B -> C at 1280x720 VP8 30 fps, in one process: B
-decodes and re-encodes (what the kernel did for every widget frame) vs B
-forwards the encoded frames (decart_widgets.common.encoded).
+"""One relay hop A -> B -> C at 1280x720 VP8 30 fps, in one process, four ways:
 
-A's encode and C's decode are the same in both, so the difference in process
-CPU is B's decode + encode. Rounds alternate A/B so machine noise hits both;
+- ``direct``: no B at all, A -> C (what connecting the browser straight to an
+  in-process model server would leave of the hop: the floor);
+- ``forward``: B forwards the encoded frames with the building blocks
+  (``EncodedTap`` -> ``ForwardTrack``);
+- ``switching``: B forwards through an ``EncodedFeed`` and a ``SwitchingTrack``,
+  as the session and the widget's views do (ready to switch to encoding);
+- ``transcode``: B decodes and re-encodes (``MediaRelay``: what the kernel
+  did for every widget frame before).
+
+A's encode and C's decode are the same in all, so the differences in process
+CPU are B's work. Rounds alternate the modes so machine noise hits all;
 latency is C's receive time minus A's send time of the same stamped frame.
 
     .venv/bin/python bench/bench_forward.py [--rounds 3] [--seconds 5]
@@ -22,11 +29,16 @@ from aiortc.contrib.media import MediaRelay
 
 from decart_widgets.common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
 from decart_widgets.common.encoded import EncodedTap, ForwardTrack, relay_keyframe_requests
+from decart_widgets.common.forwarding import EncodedFeed, SwitchingTrack
 from decart_widgets.common.rtc import loopback_ice, new_peer_connection
 from decart_widgets.common.stamp import read_stamp
 from decart_widgets.media.convert import luma_view
 from decart_widgets.media.sources import TestPatternSource
 from decart_widgets.media.track import FramePump
+
+MODES = ("direct", "forward", "switching", "transcode")
+NAMES = {"direct": "A -> C, no B            ", "forward": "B forwards (ForwardTrack)",
+         "switching": "B forwards (switching)  ", "transcode": "B decodes + re-encodes  "}
 
 
 async def _link(sender_pc, receiver_pc) -> None:
@@ -37,36 +49,56 @@ async def _link(sender_pc, receiver_pc) -> None:
         await sender_pc.setRemoteDescription(receiver_pc.localDescription)
 
 
-async def one_round(forward: bool, seconds: float) -> dict[str, float]:
+async def _never() -> None:
+    await asyncio.Event().wait()
+
+
+async def _b_hop(mode: str, b_in, b_out, a) -> None:
+    """Wire B: A's track in on ``b_in``, out on ``b_out``."""
     loop = asyncio.get_running_loop()
-    pump = FramePump(TestPatternSource(), 1280, 720, 30)
-    a, b_in, b_out, c = (new_peer_connection() for _ in range(4))
-    relay = MediaRelay()
-    a.addTrack(pump.track())
     got: asyncio.Future = loop.create_future()
-    tap_box: list[EncodedTap] = []
+    taps: list[EncodedTap] = []
 
     @b_in.on("track")
     def on_track(track):
-        if forward:
+        if mode != "transcode":
             receiver = next(t.receiver for t in b_in.getTransceivers() if t.receiver.track is track)
             tap = EncodedTap(receiver)
             tap.decode = False
-            tap_box.append(tap)
+            taps.append(tap)
         got.set_result(track)
 
     await _link(a, b_in)
     b_track = await asyncio.wait_for(got, 10)
-    if forward:
-        tap = tap_box[0]
+    if mode == "transcode":
+        b_out.addTrack(MediaRelay().subscribe(b_track, buffered=False))
+    elif mode == "forward":
+        tap = taps[0]
         fwd = ForwardTrack("video/VP8", on_need_keyframe=tap.request_keyframe)
         tap.add_consumer(fwd.push)
         relay_keyframe_requests(b_out.addTrack(fwd), tap.request_keyframe)
     else:
-        b_out.addTrack(relay.subscribe(b_track, buffered=False))
+        feed = EncodedFeed()
+        feed.attach(taps[0])
+        track = SwitchingTrack(_never)  # frames never needed here
+        sender = b_out.addTrack(track)
+        track.bind(next(t for t in b_out.getTransceivers() if t.sender is sender))
+        track.set_feed(feed)
+
+
+async def one_round(mode: str, seconds: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    pump = FramePump(TestPatternSource(), 1280, 720, 30)
+    a, b_in, b_out, c = (new_peer_connection() for _ in range(4))
+    a.addTrack(pump.track())
+    if mode == "direct":
+        last_hop_sender = a
+    else:
+        await _b_hop(mode, b_in, b_out, a)
+        last_hop_sender = b_out
     got_c: asyncio.Future = loop.create_future()
     c.on("track", lambda t: got_c.done() or got_c.set_result(t))
-    await _link(b_out, c)
+    await _link(last_hop_sender, c)
     c_track = await asyncio.wait_for(got_c, 10)
     latencies: list[float] = []
     frames = 0
@@ -95,22 +127,28 @@ async def one_round(forward: bool, seconds: float) -> dict[str, float]:
 
 
 async def main(rounds: int, seconds: float) -> None:
-    print("bench_forward: A -> B -> C, 1280x720 VP8 @30 fps, B transcodes vs forwards")
+    print("bench_forward: A -> B -> C, 1280x720 VP8 @30 fps: no B, B forwards, B transcodes")
     print(machine_line())
     print(load_line("start"))
-    results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
-    for _ in range(rounds):
-        for forward in (False, True):
-            results[forward].append(await one_round(forward, seconds))
-    for forward, name in ((False, "B decodes + re-encodes"), (True, "B forwards encoded  ")):
-        rs = results[forward]
+    results: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
+    for i in range(rounds):
+        order = MODES if i % 2 == 0 else MODES[::-1]
+        for mode in order:
+            results[mode].append(await one_round(mode, seconds))
+    for mode in MODES:
+        rs = results[mode]
         cpu = summary([r["cpu_pct"] for r in rs])
-        print(f"  {name}: fps {np.median([r['fps'] for r in rs]):5.1f}  process CPU {cpu['median']:5.1f}% "
+        print(f"  {NAMES[mode]}: fps {np.median([r['fps'] for r in rs]):5.1f}  process CPU {cpu['median']:5.1f}% "
               f"of a core (rounds {', '.join(format(r['cpu_pct'], '.0f') for r in rs)})  "
               f"A->C latency median {np.median([r['latency_median'] for r in rs]):5.1f} ms "
               f"p95 {np.median([r['latency_p95'] for r in rs]):5.1f} ms")
-    t, f = (np.median([r["cpu_pct"] for r in results[k]]) for k in (False, True))
-    print(f"  forward / transcode CPU ratio: {f / t:.2f} (B's decode + encode: {t - f:.1f}% of a core)")
+    med = {m: float(np.median([r["cpu_pct"] for r in results[m]])) for m in MODES}
+    lat = {m: float(np.median([r["latency_median"] for r in results[m]])) for m in MODES}
+    print(f"  forward / transcode CPU ratio: {med['switching'] / med['transcode']:.2f} "
+          f"(B's decode + encode: {med['transcode'] - med['switching']:.1f}% of a core)")
+    print(f"  what B's forwarding hop costs over no hop: {med['switching'] - med['direct']:.1f}% of a core, "
+          f"{lat['switching'] - lat['direct']:.1f} ms (building blocks alone: {med['forward'] - med['direct']:.1f}%, "
+          f"{lat['forward'] - lat['direct']:.1f} ms)")
     print(load_line("end"))
 
 

@@ -38,7 +38,7 @@ export function dwBuildUI(el) {
   const imageBox = dwEl("div", { class: "dw-image", "data-testid": "image-drop" }, [thumb, imageButton, imageName, imageClear, imageInput]);
 
   const cameraSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "camera", title: "Camera", hidden: true });
-  const mirrorSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "mirror", title: "Mirror the camera (selfie view)" });
+  const mirrorSelect = dwEl("select", { class: "dw-select dw-select--small", "aria-label": "mirror", title: "Show the camera and the output mirrored (selfie view)" });
   for (const [value, text] of [["auto", "Mirror: auto"], ["on", "Mirror: on"], ["off", "Mirror: off"]]) {
     mirrorSelect.append(dwEl("option", { value, text }));
   }

@@ -102,6 +102,7 @@ function render({ model, el }) {
   ui.promptInput.value = model.get("prompt");
   ui.enhanceInput.checked = model.get("enhance");
   ui.mirrorSelect.value = model.get("mirror");
+  applyMirror();
 
   // ------------------------------------------------------------ UI → traits
   /** @param {string} type @param {(e: any) => void} cb @param {EventTarget} target */
@@ -170,10 +171,13 @@ function render({ model, el }) {
 
   // ---------------------------------------------------------------- camera
 
+  // Mirroring is for display only (a selfie view): the model gets the camera
+  // as captured, and its output is shown flipped like the preview.
   function applyMirror() {
     const m = model.get("mirror");
     const mirrored = m === "on" || (m === "auto" && facing !== "environment");
-    ui.cameraVideo.classList.toggle("dw-mirrored", mirrored);
+    for (const el of [ui.cameraVideo, ui.outputVideo, ui.outputCanvas]) el.classList.toggle("dw-mirrored", mirrored);
+    ui.root.dataset.mirrored = String(mirrored);
   }
 
   async function startCamera() {

@@ -149,3 +149,32 @@ def test_keyframe_detection():
     assert is_keyframe("video/H264", b"\x00\x00\x00\x01\x67abc\x00\x00\x01\x65x")
     assert not is_keyframe("video/H264", b"\x00\x00\x00\x01\x41abc")
     assert not is_keyframe("video/VP8", b"")
+
+
+def test_vp8_keyframe_size_is_read_from_the_header():
+    import av
+    import numpy as np
+
+    from decart_widgets.common.encoded import EncodedFrame, vp8_keyframe_size
+
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = 640, 360, "yuv420p"
+    frames = [av.VideoFrame.from_ndarray(np.full((360, 640, 3), v, np.uint8), format="rgb24").reformat(format="yuv420p")
+              for v in (10, 200)]
+    packets = [bytes(p) for f in frames for p in codec.encode(f)] + [bytes(p) for p in codec.encode(None)]
+    assert vp8_keyframe_size(packets[0]) == (640, 360)
+    assert EncodedFrame("video/VP8", packets[0], 0).size == (640, 360)
+    assert vp8_keyframe_size(packets[1]) is None and EncodedFrame("video/VP8", packets[1], 1).size is None
+    assert vp8_keyframe_size(b"\x00\x00\x00\x9d\x01\x2a\x80\x02\x68\x41") is None  # asks to upscale
+
+
+def test_forwarding_switch_reads_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    code = "from decart_widgets.common import encoded; print(encoded.ENABLED)"
+    for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
+        env = {**os.environ, "DECART_WIDGETS_FORWARD": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == expected, (value, out.stdout, out.stderr)

@@ -60,3 +60,33 @@ async def test_the_pump_sends_at_the_lowered_rate():
     finally:
         pump.stop()
         await asyncio.sleep(0)
+
+
+async def test_forwarded_frames_count_as_sent_and_the_governor_stays_sensible():
+    """A pump forwarding the camera's encoded frames (note_forwarded): they
+    tick the meter the governor reads, so it judges them (not a paused
+    source); a model that returns them all is never slowed, and one that
+    falls behind brings the rate to the return rate once, not to the floor."""
+    from decart_widgets.media.frames import FrameHub
+    from decart_widgets.media.meters import LatencyMeter
+    from decart_widgets.models import ModelDefinition
+    from decart_widgets.session._sender import Sender
+
+    latency = LatencyMeter()
+    hub = FrameHub(asyncio.get_running_loop(), 30, latency, lambda error: None)
+    sender = Sender(ModelDefinition(name="pace", fps=30, width=160, height=120), TestPatternSource(), False, hub, latency)
+    pump = sender.pump
+    try:
+        for _ in range(30):  # a second's worth of forwarded camera frames
+            pump.note_forwarded()
+        assert pump.frames_sent == pump.frames_forwarded == 30
+        assert pump.recent_fps_sent(1.0) == pytest.approx(30)
+        for _ in range(5):
+            sender.pace(30, output_started=True, new_link=False)
+        assert pump.rate == 30 and sender.governor.decreases == 0
+        for _ in range(5):
+            sender.pace(12, output_started=True, new_link=False)
+        assert pump.rate == pytest.approx(12 * RateGovernor.HEADROOM) and sender.governor.decreases == 1
+    finally:
+        sender.stop()
+        hub.close()

@@ -8,6 +8,8 @@ imports the other. Each module is small and has one job:
   preference, SDP bitrate hints);
 - :mod:`.bitrate`: the pinned, fast VP8 encoder and the default bitrates;
 - :mod:`.jitter`: releasing a video frame on its RTP marker bit;
+- :mod:`.encoded` and :mod:`.forwarding`: encoded frames from an aiortc
+  receiver, sent on without decoding while nothing needs their pixels;
 - :mod:`.media_loop`: the reference-counted background asyncio loop thread;
 - :mod:`.stamp`: the frame counter stamped into test-pattern pixels.
 """

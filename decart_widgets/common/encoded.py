@@ -12,14 +12,19 @@ the encoded frame can travel on as it arrived:
   consumers, and to the decoder only while pixels are wanted
   (:attr:`EncodedTap.decode`); decoding (re)starts at a keyframe, so the
   receiver's track never yields a corrupt picture.
+- :class:`PacketQueue` keeps one consumer's frames in order (deltas refer to
+  earlier frames): it starts at a keyframe and, when its consumer falls
+  behind, drops to the next keyframe instead of queueing without bound.
 - :class:`ForwardTrack` is a track whose ``recv()`` returns ``av.Packet``:
-  aiortc's sender packetizes a packet instead of encoding it. It starts at a
-  keyframe and, when its consumer falls behind, drops to the next keyframe
-  instead of queueing without bound.
+  aiortc's sender packetizes a packet instead of encoding it.
 - :func:`relay_keyframe_requests`: a keyframe request (PLI/FIR) that reaches a
   forwarding sender is passed upstream to the encoder that made the frames,
   at most one per :data:`KEYFRAME_REQUEST_INTERVAL`, so a burst of loss does
   not become a storm of keyframes (the costliest frames to encode and send).
+
+:mod:`.forwarding` builds on these: a feed that outlives its taps and a
+track that switches between forwarding and encoding. :data:`ENABLED`
+switches forwarding off (``DECART_WIDGETS_FORWARD=0``).
 
 This reaches into two private attributes of aiortc 1.x (the receiver's
 decoder queue and the sender's keyframe hook); the tests of this module fail
@@ -29,7 +34,9 @@ first if a new aiortc moves them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -41,15 +48,23 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 __all__ = [
+    "ENABLED",
     "EncodedFrame",
     "EncodedTap",
     "ForwardTrack",
     "KEYFRAME_REQUEST_INTERVAL",
+    "PacketQueue",
     "is_keyframe",
     "relay_keyframe_requests",
+    "vp8_keyframe_size",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Module switch: forward encoded frames where nothing needs their pixels.
+#: Off, every frame is decoded and encoded again (for A/B benchmarks, and an
+#: escape hatch); ``DECART_WIDGETS_FORWARD=0`` in the environment sets it off.
+ENABLED = os.environ.get("DECART_WIDGETS_FORWARD", "1").strip().lower() not in ("0", "false", "no", "off")
 
 #: Seconds between two keyframe requests passed upstream.
 KEYFRAME_REQUEST_INTERVAL = 0.5
@@ -63,15 +78,25 @@ VIDEO_TIME_BASE = Fraction(1, 90000)
 class EncodedFrame:
     """One complete encoded video frame as the receiver assembled it."""
 
-    __slots__ = ("mime_type", "data", "timestamp", "keyframe")
+    __slots__ = ("mime_type", "data", "timestamp", "keyframe", "clock")
 
-    def __init__(self, mime_type: str, data: bytes, timestamp: int) -> None:
+    def __init__(self, mime_type: str, data: bytes, timestamp: int, clock: object = None) -> None:
         #: e.g. ``video/VP8``
         self.mime_type = mime_type
         self.data = data
         #: RTP timestamp (90 kHz), rebased by the receiver to start near 0.
         self.timestamp = timestamp
         self.keyframe = is_keyframe(mime_type, data)
+        #: What the timestamp counts from (the tap that assembled it: each
+        #: receiver starts its own count).
+        self.clock = clock
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """``(width, height)`` of a VP8 keyframe; None for other frames."""
+        if not self.keyframe or self.mime_type.lower() != "video/vp8":
+            return None
+        return vp8_keyframe_size(self.data)
 
 
 def is_keyframe(mime_type: str, data: bytes) -> bool:
@@ -85,6 +110,19 @@ def is_keyframe(mime_type: str, data: bytes) -> bool:
         # Annex B: a keyframe carries an IDR slice (type 5) or parameter sets
         return any(t in (5, 7) for t in _h264_nal_types(data))
     return False
+
+
+def vp8_keyframe_size(data: bytes) -> tuple[int, int] | None:
+    """The picture size in a VP8 keyframe's header (RFC 6386 9.1: a 3-byte
+    frame tag, the start code 9d 01 2a, then 14-bit width and height each
+    with 2 bits of upscaling); None when ``data`` is not a VP8 keyframe or
+    asks the decoder to upscale (its size is then not the picture's)."""
+    if len(data) < 10 or data[0] & 0x01 or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    width, height = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if width >> 14 or height >> 14:
+        return None
+    return width, height
 
 
 def _h264_nal_types(data: bytes) -> list[int]:
@@ -129,6 +167,7 @@ class EncodedTap:
         self._consumers: list[Consumer] = []
         self._decode = True
         self._decoder_synced = True
+        self._at_keyframe = False
         self._last_request = 0.0
         self._ssrc: int | None = None
         #: Frames assembled / handed to the decoder / kept from it.
@@ -153,7 +192,8 @@ class EncodedTap:
     def decode(self, on: bool) -> None:
         if on and not self._decode:
             self._decoder_synced = False  # resume at a keyframe
-            self.request_keyframe()
+            if not self._at_keyframe:  # (turned on by a consumer of a keyframe: decoded from it)
+                self.request_keyframe()
         self._decode = bool(on)
 
     def add_consumer(self, consumer: Consumer) -> None:
@@ -181,12 +221,16 @@ class EncodedTap:
     def _accept(self, codec: Any, jitter_frame: Any) -> bool:
         """Called by aiortc for each assembled frame; True lets it reach the decoder."""
         self.frames += 1
-        frame = EncodedFrame(codec.mimeType, jitter_frame.data, jitter_frame.timestamp)
-        for consumer in list(self._consumers):
-            try:
-                consumer(frame)
-            except Exception:  # a consumer must not stop the receiver
-                log.exception("encoded-frame consumer failed")
+        frame = EncodedFrame(codec.mimeType, jitter_frame.data, jitter_frame.timestamp, self)
+        self._at_keyframe = frame.keyframe
+        try:
+            for consumer in list(self._consumers):
+                try:
+                    consumer(frame)
+                except Exception:  # a consumer must not stop the receiver
+                    log.exception("encoded-frame consumer failed")
+        finally:
+            self._at_keyframe = False
         if not self._decode:
             self.skipped_decodes += 1
             return False
@@ -198,6 +242,95 @@ class EncodedTap:
             self._decoder_synced = True
         self.decoded += 1
         return True
+
+
+class PacketQueue:
+    """One forwarding consumer's encoded frames, in order.
+
+    It starts at a keyframe (earlier frames are dropped and a keyframe is
+    asked for with ``on_need_keyframe``); more than :data:`MAX_BACKLOG`
+    frames behind, or on :meth:`resync`, it drops what it holds and waits
+    for the next keyframe. Used on the event loop only.
+    """
+
+    def __init__(self, on_need_keyframe: Callable[[], Any] | None = None) -> None:
+        self._on_need_keyframe = on_need_keyframe
+        self._items: collections.deque[EncodedFrame] = collections.deque()
+        self._synced = False
+        self._closed = False
+        self._changed = asyncio.Event()
+        #: Frames dropped: before a keyframe, or cut from a backlog.
+        self.dropped = 0
+
+    def put(self, frame: EncodedFrame) -> bool:
+        """Queue ``frame`` (True), or drop it while waiting for a keyframe."""
+        if self._closed:
+            return False
+        if len(self._items) >= MAX_BACKLOG:
+            self.resync()
+        if not self._synced:
+            if not frame.keyframe:
+                self.dropped += 1
+                self._need_keyframe()
+                return False
+            self._synced = True
+        self._items.append(frame)
+        self._changed.set()
+        return True
+
+    def pop(self) -> EncodedFrame | None:
+        return self._items.popleft() if self._items else None
+
+    def reset(self) -> None:
+        """Drop what is queued; the next frame queued is a keyframe."""
+        self.dropped += len(self._items)
+        self._items.clear()
+        self._synced = False
+
+    def resync(self) -> None:
+        """Start again at the next keyframe, and ask for one."""
+        self.reset()
+        self._need_keyframe()
+
+    def wake(self) -> None:
+        """Wake a :meth:`changed` waiter (the consumer has something to look at)."""
+        self._changed.set()
+
+    async def changed(self) -> None:
+        """Return once a frame was queued (or :meth:`wake`, :meth:`close`) since the last call."""
+        await self._changed.wait()
+        self._changed.clear()
+
+    async def get(self) -> EncodedFrame | None:
+        """The next frame, waiting for one; None once closed."""
+        while not self._items:
+            if self._closed:
+                return None
+            await self.changed()
+        return self._items.popleft()
+
+    def close(self) -> None:
+        self._closed = True
+        self._items.clear()
+        self._changed.set()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _need_keyframe(self) -> None:
+        if self._on_need_keyframe is not None:
+            self._on_need_keyframe()
+
+
+def frame_packet(frame: EncodedFrame, pts: int) -> av.Packet:
+    """An ``av.Packet`` of ``frame`` at ``pts`` (90 kHz) for an aiortc sender to packetize."""
+    packet = av.Packet(frame.data)
+    packet.pts = pts
+    packet.time_base = VIDEO_TIME_BASE
+    return packet
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -215,43 +348,27 @@ class ForwardTrack(MediaStreamTrack):
     def __init__(self, mime_type: str, *, on_need_keyframe: Callable[[], Any] | None = None) -> None:
         super().__init__()
         self.mime_type = mime_type.lower()
-        self._on_need_keyframe = on_need_keyframe
-        self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue()
-        self._synced = False
-        #: Frames sent on / dropped while waiting for a keyframe.
+        self._queue = PacketQueue(on_need_keyframe)
+        self._mismatched = 0
+        #: Frames sent on.
         self.forwarded = 0
-        self.dropped = 0
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped while waiting for a keyframe, or of another codec."""
+        return self._queue.dropped + self._mismatched
 
     def push(self, frame: EncodedFrame) -> None:
         if self.readyState != "live":
             return
         if frame.mime_type.lower() != self.mime_type:
-            self.dropped += 1
+            self._mismatched += 1
             return
-        if self._queue.qsize() >= MAX_BACKLOG:
-            self._drop_backlog()
-        if not self._synced:
-            if not frame.keyframe:
-                self.dropped += 1
-                self._need_keyframe()
-                return
-            self._synced = True
-        self._queue.put_nowait(frame)
+        self._queue.put(frame)
 
     def resync(self) -> None:
         """Start again at the next keyframe (e.g. the receiving decoder lost sync)."""
-        self._drop_backlog()
-
-    def _drop_backlog(self) -> None:
-        while not self._queue.empty():
-            if self._queue.get_nowait() is not None:
-                self.dropped += 1
-        self._synced = False
-        self._need_keyframe()
-
-    def _need_keyframe(self) -> None:
-        if self._on_need_keyframe is not None:
-            self._on_need_keyframe()
+        self._queue.resync()
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -259,15 +376,11 @@ class ForwardTrack(MediaStreamTrack):
         frame = await self._queue.get()
         if frame is None:
             raise MediaStreamError
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = VIDEO_TIME_BASE
         self.forwarded += 1
-        return packet
+        return frame_packet(frame, frame.timestamp)
 
     def stop(self) -> None:
-        if self.readyState == "live":
-            self._queue.put_nowait(None)
+        self._queue.close()
         super().stop()
 
 

@@ -23,12 +23,31 @@ class FanOut(Generic[S]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: tuple[S, ...] = ()
+        self._watchers: tuple[Callable[[int], None], ...] = ()
+
+    def watch(self, watcher: Callable[[int], None]) -> None:
+        """Call ``watcher(count)`` after the subscribers changed (in the
+        changing thread): e.g. to produce the stream only while someone takes it."""
+        with self._lock:
+            self._watchers = (*self._watchers, watcher)
+
+    def unwatch(self, watcher: Callable[[int], None]) -> None:
+        """Stop calling ``watcher`` (one added by :meth:`watch`)."""
+        with self._lock:
+            self._watchers = tuple(w for w in self._watchers if w != watcher)
+
+    def _changed(self) -> None:
+        count = len(self._subscribers)
+        for watcher in self._watchers:
+            watcher(count)
 
     def subscribe(self, subscriber: S) -> None:
         """Add ``subscriber`` (once: subscribing it again changes nothing)."""
         with self._lock:
-            if subscriber not in self._subscribers:
-                self._subscribers = (*self._subscribers, subscriber)
+            if subscriber in self._subscribers:
+                return
+            self._subscribers = (*self._subscribers, subscriber)
+        self._changed()
 
     def unsubscribe(self, subscriber: S) -> bool:
         """Remove ``subscriber``; True if it was subscribed."""
@@ -36,6 +55,8 @@ class FanOut(Generic[S]):
             kept = tuple(s for s in self._subscribers if s != subscriber)
             found = len(kept) != len(self._subscribers)
             self._subscribers = kept
+        if found:
+            self._changed()
         return found
 
     def remove_where(self, predicate: Callable[[S], bool]) -> list[S]:
@@ -43,12 +64,16 @@ class FanOut(Generic[S]):
         with self._lock:
             gone = [s for s in self._subscribers if predicate(s)]
             self._subscribers = tuple(s for s in self._subscribers if not predicate(s))
+        if gone:
+            self._changed()
         return gone
 
     def clear(self) -> tuple[S, ...]:
         """Remove and return every subscriber."""
         with self._lock:
             gone, self._subscribers = self._subscribers, ()
+        if gone:
+            self._changed()
         return gone
 
     def emit(self, *args: Any) -> None:

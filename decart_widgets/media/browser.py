@@ -12,9 +12,14 @@ transport); the session's pump sends each one as it arrives (a
   do not fill (a 4:3 camera on a 16:9 model gets pillarbox bars).
 - Before the first frame (or after :meth:`reset`), ``read`` returns a dark
   frame saying "waiting for camera", so the pump never blocks.
-- The source does not mirror: it says whether it should be
-  (:attr:`mirror_default`, from :attr:`selfie`), and the session's pump,
-  connected with ``mirror="auto"``, flips its frames.
+- Over WebRTC the camera's frames also arrive encoded (:attr:`encoded`, fed
+  by the camera view's receiver): a session on the aiortc link forwards
+  them to the model without decoding while nothing needs their pixels, and
+  the camera is then not decoded at all.
+- The source does not mirror (the widget mirrors the camera preview and
+  the output in the browser): it says whether it is a selfie view
+  (:attr:`mirror_default`, from :attr:`selfie`) for a session connected
+  with ``mirror="auto"``, which then flips its frames in the pump.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import av
 import numpy as np
 
+from ..common.forwarding import EncodedFeed
 from ..common.slot import LatestSlot
 from ._fit import WAITING_FOR_CAMERA, fit_frame, fit_video_frame, message_frame
 from .sources import LiveSource
@@ -38,16 +44,21 @@ class BrowserCameraSource(LiveSource):
     the session's pump reads on the media loop.
     """
 
+    #: The camera's encoded frames (over WebRTC), for forwarding.
+    encoded: EncodedFeed
+
     def __init__(self) -> None:
         self._pending: LatestSlot[Any] = LatestSlot()  # ndarray or av.VideoFrame
         self._last_item: Any = None  # the last camera frame read, as pushed
         self._last: np.ndarray | None = None  # it letterboxed to RGB, made when asked
         self._waiting: np.ndarray | None = None
-        #: The camera faces the user and is shown mirrored (a selfie view):
-        #: the session's ``mirror="auto"`` then flips its frames.
+        #: The camera faces the user (a selfie view): a session connected
+        #: with ``mirror="auto"`` flips its frames. The widget leaves it False
+        #: and mirrors in the browser instead.
         self.selfie = False
-        #: Frames read by the pump (the distinct camera frames it sent).
-        self.frames_read = 0
+        self._feed = self.encoded = EncodedFeed()
+        self._frames_decoded_read = 0
+        self._pushed_counted_encoded = 0
         #: Size of the last pushed frame, ``(width, height)``.
         self.input_size: tuple[int, int] | None = None
 
@@ -59,8 +70,13 @@ class BrowserCameraSource(LiveSource):
 
     @property
     def frames_pushed(self) -> int:
-        """Frames pushed by the browser."""
-        return self._pending.puts
+        """Camera frames that arrived (decoded or encoded, each counted once)."""
+        return self._pending.puts - self._pushed_counted_encoded + self._feed.frames
+
+    @property
+    def frames_read(self) -> int:
+        """Camera frames the session sent on: read by the pump, or forwarded encoded."""
+        return self._frames_decoded_read + self._feed.forwarded
 
     @property
     def frames_dropped(self) -> int:
@@ -79,6 +95,8 @@ class BrowserCameraSource(LiveSource):
     def push_frame(self, frame: Any) -> None:
         """Offer an ``av.VideoFrame`` (converted lazily, only if the pump reads it)."""
         self.input_size = (frame.width, frame.height)
+        if self._feed.tap is not None:
+            self._pushed_counted_encoded += 1  # its encoded form was counted as it arrived
         self._pending.put(frame)
 
     def reset(self) -> None:
@@ -86,6 +104,11 @@ class BrowserCameraSource(LiveSource):
         self._pending.clear()
         self._last_item = None
         self._last = None
+
+    def forget_frames(self) -> None:
+        """Drop the decoded frames held (the pump forwarded newer encoded ones):
+        the next frame read is one decoded from now on."""
+        self.reset()
 
     @property
     def has_camera(self) -> bool:
@@ -105,7 +128,7 @@ class BrowserCameraSource(LiveSource):
         item = self._pending.take_nowait()
         if item is not None:
             self._last_item, self._last = item, None
-            self.frames_read += 1
+            self._frames_decoded_read += 1
 
     async def read(self, index: int, t: float) -> np.ndarray:
         self._take()
@@ -146,5 +169,6 @@ class BrowserCameraSource(LiveSource):
             "camera_frames_pushed": self.frames_pushed,
             "camera_frames_dropped": self.frames_dropped,
             "camera_frames_read": self.frames_read,
+            "camera_frames_forwarded": self._feed.forwarded,
             "camera_size": list(self.input_size) if self.input_size else None,
         }

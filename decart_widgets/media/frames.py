@@ -151,7 +151,7 @@ class FrameHub:
         """Remove a callback from every stream; True if it was registered."""
         found = bool(self.input_taps.remove(callback) + self.output_taps.remove(callback) + self.pair_taps.remove(callback))
         if callback in self._transforms:
-            self._transforms = [t for t in self._transforms if t is not callback]
+            self._transforms = [t for t in self._transforms if t != callback]
             found = True
         return found
 
@@ -160,6 +160,15 @@ class FrameHub:
         return bool(
             self._transforms or self.input_taps or self.pair_taps or self._pairs_wanted
             or self._waiters["input"] or any(r.streams == "input" for r in self._recordings)
+        )
+
+    def needs_output_pixels(self) -> bool:
+        """True while anything here reads output frames (decoded): taps,
+        pairs, waiters, recordings. While not, the session's aiortc link
+        may leave its output undecoded (forwarding it instead)."""
+        return bool(
+            self.output_taps or self.pair_taps or self._pairs_wanted
+            or self._waiters["output"] or self._recordings
         )
 
     @property

@@ -14,13 +14,16 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from ..common.stamp import stamp
 from ..errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from ..common.forwarding import EncodedFeed
 
 __all__ = ["Source", "LiveSource", "TestPatternSource"]
 
@@ -63,6 +66,11 @@ class LiveSource(Source):
     no new frame for a while the pump sends the last one again.
     """
 
+    #: The source's frames as they arrived encoded, when it has them (the
+    #: browser camera over WebRTC): the session's aiortc link then sends
+    #: them on without decoding while nothing needs their pixels.
+    encoded: EncodedFeed | None = None
+
     async def wait_frame(self, timeout: float) -> bool:
         """Wait until a new frame is there (True) or ``timeout`` passes (False)."""
         raise NotImplementedError
@@ -73,6 +81,10 @@ class LiveSource(Source):
         and the pump calls :meth:`read`. Asked only while nothing in the
         kernel needs the pixels; it saves a yuv→RGB→yuv round trip."""
         return None
+
+    def forget_frames(self) -> None:
+        """Drop the frames held: the pump sent :attr:`encoded` frames
+        meanwhile, so the decoded ones held are older than what went out."""
 
 
 class TestPatternSource(Source):

@@ -150,7 +150,7 @@ class TapSet:
 
     def remove(self, callback: Callable[..., Any]) -> list[Tap]:
         """Close and drop the taps of ``callback``; returns them."""
-        gone = self._taps.remove_where(lambda tap: tap.callback is callback)
+        gone = self._taps.remove_where(lambda tap: tap.callback == callback)
         self._retire(gone)
         return gone
 

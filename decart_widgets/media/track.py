@@ -5,6 +5,13 @@ hands them to one peer connection.
 The pump lives as long as the session; each (re)connection gets a new track,
 because aiortc stops a sender's track for good when its connection closes.
 The source can be swapped without renegotiation (``replace_source``).
+
+A live source that has its frames encoded as they arrived (the browser
+camera over WebRTC, :attr:`LiveSource.encoded`) is forwarded: while nothing
+needs its pixels, nothing mirrors, the sender's codec is the camera's and
+the camera's frames are the model's size, :class:`PumpTrack` sends the
+camera's encoded frames as they are and the camera is not decoded at all
+(``common/forwarding.py``).
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
 
+from ..common.forwarding import FORWARD, HOLD, STOP, EncodedFeed, PtsRebaser, SwitchingTrack
 from ..common.stamp import read_stamp
 from ..common.yuv import rgb_to_i420
 from .convert import frame_stamp, ndarray_to_frame
@@ -84,11 +92,17 @@ class FramePump:
         self.frames_sent = 0
         #: Ticks where the sender was late by more than a frame and skipped ahead.
         self.ticks_skipped = 0
+        #: Frames of the source sent as they arrived encoded (counted in frames_sent too).
+        self.frames_forwarded = 0
+        #: One timestamp line for every track of the session (monotonic across reconnects).
+        self.rebaser = PtsRebaser()
         #: Frames a second at most (the model's fps unless a
         #: :class:`~decart_widgets.media.pacing.RateGovernor` lowers it).
+        #: Frames forwarded encoded are not paced by it (see :meth:`note_forwarded`).
         self.rate = float(fps)
         self._sent = RateMeter()
         self._last_sent: float | None = None
+        self._track: PumpTrack | None = None
 
     @property
     def source(self) -> Source:
@@ -109,10 +123,22 @@ class FramePump:
             return bool(self._source.mirror_default)
         return bool(self._mirror)
 
+    def needs_pixels(self) -> bool:
+        """Whether the source's frames must be decoded here: something reads
+        their pixels (taps, transforms...) or they are mirrored."""
+        return self._needs_pixels() or self.mirror
+
+    def encoded_feed(self) -> EncodedFeed | None:
+        """The source's encoded frames, when it has them."""
+        source = self._source
+        return source.encoded if isinstance(source, LiveSource) else None
+
     def replace_source(self, source: Source) -> Source:
         """Swap the source between two frames; returns the old one (not closed)."""
         source.configure(self._width, self._height, self._fps)
         old, self._source = self._source, source
+        if self._track is not None:
+            self._track.set_feed(self.encoded_feed())
         return old
 
     def sent_time(self, counter: int) -> float | None:
@@ -127,8 +153,14 @@ class FramePump:
         return self._sent.recent_rate(window)
 
     def track(self) -> PumpTrack:
-        """A new track for one peer connection."""
-        return PumpTrack(self)
+        """A new track for one peer connection (the previous one is done)."""
+        self._track = PumpTrack(self)
+        return self._track
+
+    def note_forwarded(self) -> None:
+        """One encoded frame of the source went out as it arrived."""
+        self.frames_forwarded += 1
+        self._tick(time.perf_counter())
 
     async def next_frame(self) -> av.VideoFrame:
         frame, _ = await self._next(ndarray_to_frame)
@@ -204,26 +236,43 @@ class FramePump:
         if isinstance(frame, av.VideoFrame):
             frame.pts = int(round(t * VIDEO_CLOCK_RATE))
             frame.time_base = _TIME_BASE
+        self._tick(sent)
+        return frame
+
+    def _tick(self, sent: float) -> None:
         self.frames_sent += 1
         self._sent.tick(sent)
         self._last_sent = sent
-        return frame
 
     def stop(self) -> None:
         self._stopped = True
+        if self._track is not None:
+            self._track.stop()
         self._source.close()
 
 
-class PumpTrack(MediaStreamTrack):
-    """The video track of one peer connection, fed by the session's pump."""
-
-    kind = "video"
+class PumpTrack(SwitchingTrack):
+    """The video track of one peer connection, fed by the session's pump:
+    its frames to encode, or the source's encoded frames as they arrived
+    (call :meth:`bind` with the transceiver once it exists)."""
 
     def __init__(self, pump: FramePump) -> None:
-        super().__init__()
+        super().__init__(pump.next_frame, verdict=self._may_forward, rebaser=pump.rebaser)
         self._pump = pump
+        self.set_feed(pump.encoded_feed())
 
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        return await self._pump.next_frame()
+    def _may_forward(self, frame: Any) -> str:
+        pump = self._pump
+        feed = self.feed
+        if feed is None or feed is not pump.encoded_feed() or feed.size != pump.size:
+            return STOP  # not the source's frames, or not the model's size
+        return HOLD if pump.needs_pixels() else FORWARD
+
+    def _sent_packet(self, frame: Any) -> None:
+        self._pump.note_forwarded()
+
+    def _leaving_packets(self) -> None:
+        # decoded frames still held predate the packets that went out
+        source = self._pump.source
+        if isinstance(source, LiveSource):
+            source.forget_frames()

@@ -25,6 +25,7 @@ import aiohttp
 import av
 
 from .. import protocol as P
+from ..common.forwarding import EncodedFeed
 from ..errors import (
     DecartError,
     InvalidAPIKeyError,
@@ -55,6 +56,9 @@ class Attempt:
         upstream: Any,
         deliver: Callable[[av.VideoFrame], None],
         on_event: Callable[[Attempt, str, Any], None],
+        output_feed: EncodedFeed | None = None,
+        arrived: Callable[[int | None], None] | None = None,
+        deliver_decoded: Callable[[av.VideoFrame], None] | None = None,
     ) -> None:
         self._settings = settings
         self._timeouts = settings.timeouts
@@ -63,7 +67,11 @@ class Attempt:
         #: perf_counter() of the last output frame this attempt received.
         self.last_frame_at: float | None = None
         self.channel = SignalingChannel(http, url, self._on_message) if url is not None else None
-        peers = LinkPeers(upstream=upstream, deliver=self._frame, report=lambda kind, payload: on_event(self, kind, payload))
+        self._arrived = arrived
+        peers = LinkPeers(
+            upstream=upstream, deliver=self._frame, report=lambda kind, payload: on_event(self, kind, payload),
+            output_feed=output_feed, arrived=self._frame_arrived, deliver_decoded=deliver_decoded,
+        )
         self.link = make_link(settings, peers, self.channel)
         loop = asyncio.get_running_loop()
         #: Resolves (once) with the reason the attempt dropped.
@@ -181,6 +189,12 @@ class Attempt:
     def _frame(self, frame: av.VideoFrame) -> None:
         self.last_frame_at = time.perf_counter()
         self._deliver(frame)
+
+    def _frame_arrived(self, timestamp: int | None = None) -> None:
+        """An encoded output frame arrived (decoded or not, it counts as output)."""
+        self.last_frame_at = time.perf_counter()
+        if self._arrived is not None:
+            self._arrived(timestamp)
 
     def _on_message(self, msg: P.Message) -> None:
         if self.link.handle(msg):

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import av
 
+from ..common.forwarding import EncodedFeed
 from ..media.track import FramePump
 from ..models import ModelDefinition
 from ..signaling import redact_url
@@ -38,6 +39,9 @@ class Connector:
         upstream: FramePump | None,
         deliver: Callable[[av.VideoFrame], None],
         user_agent: str,
+        output_feed: EncodedFeed | None = None,
+        arrived: Callable[[int | None], None] | None = None,
+        deliver_decoded: Callable[[av.VideoFrame], None] | None = None,
         query: dict[str, str],
         watch: LegacyWatch | RoomWatch | None = None,
     ) -> None:
@@ -49,6 +53,9 @@ class Connector:
         self._settings = settings
         self._upstream = upstream
         self._deliver = deliver
+        self._output_feed = output_feed
+        self._arrived = arrived
+        self._deliver_decoded = deliver_decoded
         self._user_agent = user_agent
         self._query = query
         self._watch = watch
@@ -70,6 +77,9 @@ class Connector:
             upstream=self._upstream,
             deliver=self._deliver,
             on_event=on_event,
+            output_feed=self._output_feed,
+            arrived=self._arrived,
+            deliver_decoded=self._deliver_decoded,
         )
 
     def _url(self, key: str) -> str | None:

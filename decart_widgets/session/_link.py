@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import av
 
 from .. import protocol as P
+from ..common.forwarding import EncodedFeed
 from ..errors import DecartError
 from ..media.track import FramePump
 from ..signaling import SignalingChannel
@@ -48,6 +49,10 @@ class LinkSettings:
     bitrate: int | None = None
 
 
+def _nothing(timestamp: int | None = None) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class LinkPeers:
     """Where a link's frames come from and go to, and whom it tells."""
@@ -58,6 +63,13 @@ class LinkPeers:
     deliver: Callable[[av.VideoFrame], None]
     #: Events for the session: ``("queue", (position, size))``, ``("session_info", SessionInfo)``.
     report: Callable[[str, Any], None]
+    #: For a link that sees the encoded output (aiortc): where its encoded
+    #: frames go (attach the receiver's tap), ``arrived(timestamp)`` for each
+    #: as it arrives, and ``deliver_decoded(frame)`` for those it decodes (already
+    #: counted: not ``deliver``).
+    output_feed: EncodedFeed | None = None
+    arrived: Callable[[int | None], None] = _nothing
+    deliver_decoded: Callable[[av.VideoFrame], None] | None = None
 
 
 class MediaLink(abc.ABC):

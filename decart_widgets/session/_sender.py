@@ -100,6 +100,16 @@ class Sender:
         last second (see :mod:`decart_widgets.media.pacing`)."""
         if new_link:
             self.governor.reset()
+        # Frames the pump forwards encoded (the browser camera over the aiortc
+        # link) count as sent (FramePump.note_forwarded ticks the same meter),
+        # and the output as it arrives, decoded or not (OutputSink.arrived): the
+        # governor judges what the model really gets and returns. Leaving them
+        # out would read a forwarding pump as a paused source (nothing judged),
+        # and a window that mixes packets and frames as a fraction of the real
+        # rate. Its rate cannot thin forwarded frames (each VP8 frame depends on
+        # the one before; the pump never drops them): while forwarding it only
+        # follows the return rate, and it paces the frames the pump makes once
+        # pixels are needed again, from a rate that matches what comes back.
         self.pump.rate = self.governor.observe(
             self.pump.recent_fps_sent(PACING_WINDOW), received_fps, output_started=output_started
         )

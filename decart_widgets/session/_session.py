@@ -25,6 +25,7 @@ from typing import Any
 
 from .._events import EventEmitter
 from .._version import __version__
+from ..common.forwarding import EncodedFeed
 from ..common.media_loop import media_loop
 from ..errors import (
     DecartError,
@@ -127,6 +128,7 @@ class RealtimeSession(FrameAccess):
         sender = self._sender
         pump = sender.pump if sender is not None else None
         self.output = OutputSink(latency, on_frame=self._hub.on_output)
+        self._encoded_output = EncodedFeed(pixels_wanted=self._hub.needs_output_pixels)
         self._connector = Connector(
             base_url=base_url,
             keys=keys,
@@ -135,6 +137,7 @@ class RealtimeSession(FrameAccess):
             settings=settings,
             upstream=pump,
             deliver=self.output.push,
+            output_feed=self._encoded_output, arrived=self.output.arrived, deliver_decoded=self.output.decoded,
             user_agent=user_agent or f"decart-widgets/{__version__} lang/py",
             query=query,
             watch=watch,
@@ -150,7 +153,8 @@ class RealtimeSession(FrameAccess):
             on_finished=self.disconnect,
         )
         self._stats = SessionStats(
-            sink=self.output, pump=pump, hub=self._hub, supervisor=self._supervisor, started_at=time.perf_counter()
+            sink=self.output, pump=pump, hub=self._hub, supervisor=self._supervisor, started_at=time.perf_counter(),
+            encoded_output=self._encoded_output,
         )
 
     @classmethod
@@ -297,6 +301,14 @@ class RealtimeSession(FrameAccess):
     def view_only(self) -> bool:
         """True for a session made by :meth:`subscribe`."""
         return self._sender is None
+
+    @property
+    def encoded_output(self) -> EncodedFeed:
+        """The model's frames as they arrived encoded (aiortc link only), to
+        send on without decoding (the widget's WebRTC views do); the output is
+        decoded only while taps, pairs, snapshots, ``frames()`` or recordings
+        need pixels, or nothing forwards it."""
+        return self._encoded_output
 
     @property
     def media(self) -> str:
@@ -473,6 +485,7 @@ class RealtimeSession(FrameAccess):
         if self._sender is not None:
             self._sender.stop()
         await self._connector.close()
+        self._encoded_output.close()
 
     async def __aenter__(self) -> RealtimeSession:
         return self

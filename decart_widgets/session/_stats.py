@@ -15,6 +15,7 @@ from ..media.output import OutputSink
 from ..media.stats import quality_verdict
 
 if TYPE_CHECKING:
+    from ..common.forwarding import EncodedFeed
     from ..media.frames import FrameHub
     from ..media.track import FramePump
     from ._supervisor import LinkSupervisor
@@ -78,8 +79,10 @@ class SessionStats:
         hub: FrameHub,
         supervisor: LinkSupervisor,
         started_at: float,
+        encoded_output: EncodedFeed | None = None,
     ) -> None:
         self._sink, self._pump, self._hub = sink, pump, hub
+        self._encoded_output = encoded_output
         self._supervisor = supervisor
         self._started_at = started_at
         self._rates = RateMeter()
@@ -117,6 +120,10 @@ class SessionStats:
             "fps_out": fps_out,
             "frames_sent": self._pump.frames_sent if self._pump is not None else 0,
             "frames_received": out.frames_received,
+            # forwarded: sent on as they arrived, never decoded or encoded here
+            "frames_forwarded_up": self._pump.frames_forwarded if self._pump is not None else 0,
+            "frames_forwarded_down": self._encoded_output.forwarded if self._encoded_output is not None else 0,
+            "frames_decoded_out": out.frames_decoded,
             "frames_skipped_by_taps": self._hub.skipped,
             "bitrate_up": rates.bitrate_up,
             "bitrate_down": rates.bitrate_down,

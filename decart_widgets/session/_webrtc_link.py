@@ -1,11 +1,19 @@
 """The legacy generation's media link: one aiortc peer connection,
 negotiated with ``offer``/``answer``/``ice-candidate`` on the control socket
-(docs/protocol.md section 4). aiortc encodes and decodes in this process."""
+(docs/protocol.md section 4). aiortc encodes and decodes in this process.
+
+Encoded frames pass through where nothing needs their pixels: the pump's
+track sends a browser camera's frames as they arrived (``PumpTrack``), and
+an :class:`~decart_widgets.common.encoded.EncodedTap` on the output
+receiver hands the model's encoded frames to the session's
+``encoded_output`` (the widget's views forward them), decoding only while
+the session needs pixels."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 import av
@@ -15,6 +23,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from .. import protocol as P
 from ..common.bitrate import vp8_bitrate
+from ..common.encoded import EncodedTap
 from ..common.rtc import loopback_ice, new_peer_connection, prefer_codec
 from ..errors import IceError, InvalidInputError, SignalingError
 from ..signaling import SignalingChannel
@@ -48,13 +57,16 @@ class WebRtcLink(MediaLink):
         self._pending_candidates: list[P.CandidateDict] = []
         self._remote_set = False
         self._closed = False
+        self._output_tap: EncodedTap | None = None
         self.pc.on("connectionstatechange", self._on_pc_state)
         self.pc.on("track", self._on_track)
 
     async def start(self) -> None:
         upstream = self.peers.upstream
         if upstream is not None:
-            transceiver = self.pc.addTransceiver(upstream.track(), direction="sendrecv")
+            track = upstream.track()
+            transceiver = self.pc.addTransceiver(track, direction="sendrecv")
+            track.bind(transceiver)
         else:
             transceiver = self.pc.addTransceiver("video", direction="recvonly")
         prefer_codec(transceiver, self._mime)
@@ -115,6 +127,8 @@ class WebRtcLink(MediaLink):
             return
         self._closed = True
         self.mark_lost(None)
+        if self._output_tap is not None and self.peers.output_feed is not None:
+            self.peers.output_feed.detach(self._output_tap)
         await self.cancel_tasks()
         try:
             await asyncio.wait_for(self.pc.close(), 5)
@@ -131,11 +145,21 @@ class WebRtcLink(MediaLink):
             self.mark_lost(IceError(f"peer connection {state}"))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "video":
-            self.spawn(self._consume(track), "decart-output-reader")
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
+        if track.kind != "video":
+            return
         deliver = self.peers.deliver
+        feed, decoded = self.peers.output_feed, self.peers.deliver_decoded
+        receiver = next((t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None)
+        if feed is not None and decoded is not None and receiver is not None and self._output_tap is None:
+            # frames are counted as they arrive; decoded only while wanted
+            tap = self._output_tap = EncodedTap(receiver)
+            arrived = self.peers.arrived
+            tap.add_consumer(lambda frame: arrived(frame.timestamp))
+            feed.attach(tap)
+            deliver = decoded
+        self.spawn(self._consume(track, deliver), "decart-output-reader")
+
+    async def _consume(self, track: MediaStreamTrack, deliver: Callable[[av.VideoFrame], None]) -> None:
         try:
             while True:
                 deliver(cast(av.VideoFrame, await track.recv()))

@@ -4,8 +4,11 @@ on top of the views and transports every widget has
 
 One view opens the camera: the primary one (the oldest alive). Its frames
 arrive as ``cframe`` JPEGs (comm) or on its peer connection's camera track
-(WebRTC) and go to the :class:`~decart_widgets.media.browser.BrowserCameraSource`
-the session reads; when that view goes, the next one takes the camera over.
+(WebRTC: encoded, for the session to forward, and decoded while something
+needs their pixels) and go to the
+:class:`~decart_widgets.media.browser.BrowserCameraSource` the session
+reads; when that view goes, the next one takes the camera over. Mirroring
+is the browser's (CSS): the camera reaches the model as captured.
 The handlers here are registered with ``@handles(_HANDLERS, "type")`` in
 this link's table (the shared handlers plus these), so searching for a
 message's name leads to its handler. Nothing here ever sends a key.
@@ -90,7 +93,7 @@ class BrowserLink(OutputLink):
 
     def _new_peer(self, view: str, streams: Mapping[str, FanOut[OutputSubscriber]]) -> BrowserPeer:
         return BrowserPeer(view, streams, self._peer_state, camera=self._source,
-                           owns_camera=view == self.views.camera_view)
+                           owns_camera=view == self.views.camera_view, output_feed=self.output_feed)
 
     # ----------------------------------------------------------------- camera
 

@@ -55,7 +55,9 @@ class DecartLive(anywidget.AnyWidget):
     :param prompt: initial prompt ("" for none).
     :param enhance: let the server enhance prompts.
     :param transport: "auto" (WebRTC, falling back to comm), "webrtc" or "comm".
-    :param mirror: "auto" (mirror front cameras), "on" or "off".
+    :param mirror: show the camera and the output mirrored (a selfie view): "auto"
+        (front cameras and cameras that do not say), "on" or "off". Display only:
+        the model gets the camera as captured.
     :param server: None (Decart with a key, else local), "local", "decart" or a ws(s):// URL.
     :param api_key: Decart API key (kept in the kernel only).
     :param get_token: callable returning a short-lived token (called per connect).
@@ -105,8 +107,10 @@ class DecartLive(anywidget.AnyWidget):
     """The transport the camera view uses now: "webrtc", "comm" or None (no view yet)."""
 
     mirror = t.Enum(("auto", "on", "off"), "auto").tag(sync=True)
-    """Mirror the camera left-right before the model sees it (selfie view):
-    "auto" (default: front cameras and cameras that do not say), "on" or "off"."""
+    """Show the camera preview and the output mirrored left-right (a selfie
+    view): "auto" (default: front cameras and cameras that do not say), "on"
+    or "off". Display only (the browser flips the picture): the model gets
+    the camera as captured, as Decart's own JS SDK sends it."""
 
     stats = t.Dict({}).tag(sync=True)
     """About once a second: fps_out, latency_ms, frames sent/received,
@@ -189,7 +193,6 @@ class DecartLive(anywidget.AnyWidget):
             on_camera_error=self._camera_error, on_views=self._views_changed,
             on_camera_facing=self._set_facing, set_image=self._set_image,
         )
-        self._apply_mirror()
         self.on_msg(self._on_custom_msg)
         self._stats_future = media_loop.submit(every(STATS_INTERVAL_S, self._update_stats, lambda: not self._closed))
         if connect:
@@ -233,6 +236,8 @@ class DecartLive(anywidget.AnyWidget):
         self.error = {"message": error.message, "code": error.code}
 
     def _set_session(self, session: RealtimeSession | None) -> None:
+        # (on the media loop) the WebRTC views forward the session's encoded output
+        self._link.set_output_feed(session.encoded_output if session is not None else None)
         if session is None:
             self.session_id = None
         else:
@@ -259,13 +264,7 @@ class DecartLive(anywidget.AnyWidget):
         self.error = {"message": f"camera: {message or name}", "code": "CAMERA_ERROR"}
 
     def _set_facing(self, facing: str | None) -> None:
-        self._facing = facing
-        self._apply_mirror()
-
-    def _apply_mirror(self) -> None:
-        # the session's pump mirrors a selfie camera (it connects with mirror="auto")
-        m = self.mirror
-        self._camera.selfie = m == "on" or (m == "auto" and self._facing != "environment")
+        self._facing = facing  # (the browser mirrors a front camera's picture itself)
 
     # -------------------------------------------------------------- traits
 
@@ -292,11 +291,6 @@ class DecartLive(anywidget.AnyWidget):
             return
         self._runner.desired.prompt, self._runner.desired.enhance = self.prompt, self.enhance
         self._submit(self._runner.request_apply())
-
-    @t.observe("mirror")
-    def _mirror_changed(self, change: dict[str, Any]) -> None:
-        if hasattr(self, "_camera"):
-            self._apply_mirror()
 
     @t.observe("active")
     def _active_changed(self, change: dict[str, Any]) -> None:

@@ -6,7 +6,9 @@ Both widgets use it: ``DecartView`` as it is, ``DecartLive`` through
 camera and the reference image. A widget shows one or two *streams* of
 frames (``"output"``, and ``"input"`` for a view that shows what the model
 is sent), each a :class:`~decart_widgets.common.fanout.FanOut` the
-transports subscribe to while a view wants it.
+transports subscribe to while a view wants it. A WebRTC view's ``"output"``
+stream forwards the session's encoded output instead while it can
+(:meth:`OutputLink.set_output_feed`), and then takes no decoded frames.
 
 Every browser → kernel message is in the catalogue (``_messages.py``); a
 link class answers those in its own table, filled by
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..common.fanout import FanOut
+from ..common.forwarding import EncodedFeed
 from ..common.media_loop import media_loop
 from . import _messages
 from ._comm_transport import JpegFrameSender
@@ -101,6 +104,8 @@ class OutputLink:
         ``"input"``); transports subscribe to them.
     :param on_transport: the transport of the primary view (the oldest) changed.
     :param on_views: how many views are alive, when that changes.
+    :param output_feed: the session's encoded output (``session.encoded_output``)
+        for the WebRTC views to forward, or None (see :meth:`set_output_feed`).
     """
 
     #: The messages this link answers (type -> handler); a subclass extends a copy.
@@ -113,6 +118,7 @@ class OutputLink:
         *,
         on_transport: Callable[[str | None], None],
         on_views: Callable[[int], None],
+        output_feed: EncodedFeed | None = None,
     ) -> None:
         if "output" not in streams or not set(streams) <= set(_messages.STREAMS):
             raise ValueError(f"streams must hold 'output' and only names of {_messages.STREAMS}, got {list(streams)}")
@@ -129,6 +135,8 @@ class OutputLink:
         #: The streams each comm view wants.
         self._comm_views: dict[str, tuple[str, ...]] = {}
         self._peers: dict[str, BrowserPeer] = {}
+        #: The session's encoded output, forwarded by the WebRTC views (None: no session).
+        self.output_feed = output_feed
         self._closed = False
         #: Test aid: make the kernel's WebRTC end unreachable (candidates
         #: stripped both ways), as when UDP to the kernel is blocked.
@@ -273,7 +281,14 @@ class OutputLink:
 
     def _new_peer(self, view: str, streams: Mapping[str, FanOut[OutputSubscriber]]) -> BrowserPeer:
         """The kernel end of a view's peer connection (a subclass adds its camera)."""
-        return BrowserPeer(view, streams, self._peer_state)
+        return BrowserPeer(view, streams, self._peer_state, output_feed=self.output_feed)
+
+    def set_output_feed(self, feed: EncodedFeed | None) -> None:
+        """The live session's encoded output, forwarded to every WebRTC view
+        (None: no session, or none yet). On the media loop."""
+        self.output_feed = feed
+        for peer in list(self._peers.values()):
+            peer.set_output_feed(feed)
 
     @handles(OUTPUT_HANDLERS, "rtc_offer")
     def _rtc_offer(self, msg: Incoming) -> None:

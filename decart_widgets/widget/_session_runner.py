@@ -3,9 +3,13 @@ model switches (disconnect + connect with the same prompt and image) and
 prompt/image updates, serialized by one lock so they never interleave.
 
 The runner connects each session with the browser camera as its source
-(mirrored by the session's pump when the camera is a selfie view) and
-relays the session's output frames, as received, and its events to the
-widget through a :class:`~decart_widgets.widget._session_feed.SessionFeed`.
+(as captured: the widget mirrors in the browser) and relays the
+session's output frames, as received, and its events to the widget through
+a :class:`~decart_widgets.widget._session_feed.SessionFeed`. The feed's
+output relay is registered only while the output fan-out has subscribers
+(the comm transport, a WebRTC view that sends decoded frames): with none,
+the session does not decode its output (its WebRTC views forward the
+encoded frames).
 
 The local server, when the widget uses it, is started here on first connect
 and closed by :meth:`SessionRunner.close`.
@@ -99,6 +103,8 @@ class SessionRunner:
         self._applied: Applied | None = None
         self._apply_task: asyncio.Task[None] | None = None
         self._closed = False
+        #: The live session's relay (None with no session).
+        self._feed: SessionFeed | None = None
 
     # ------------------------------------------------------------ helpers
 
@@ -151,7 +157,9 @@ class SessionRunner:
                 api_key=self._choice.api_key,
                 get_token=self._choice.get_token,
                 initial_state=self._initial_state(),
-                mirror="auto",  # the camera source says when (BrowserCameraSource.selfie)
+                # as captured: mirroring is the browser's, for display (a
+                # mirror here would decode and re-encode every camera frame)
+                mirror=False,
                 media=self._media,
                 handlers={"queue": lambda position, size: self._on_queue(f"queued: {position} of {size}")},
             ))
@@ -176,11 +184,14 @@ class SessionRunner:
         if self._closed:
             await asyncio.to_thread(session.disconnect)
             return
+        try:
+            self._feed = SessionFeed(session, self._output, on_state=self._session_state(session),
+                                     on_tick=self._on_tick, on_error=self._session_error(session))
+        except DecartError as exc:  # it ended already
+            self._connect_failed(exc)
+            return
         self._applied = applied
         self.session = session
-        # disconnecting the session removes the feed's relays and handlers
-        SessionFeed(session, self._output, on_state=self._session_state(session),
-                    on_tick=self._on_tick, on_error=self._session_error(session))
         self._on_session(session)
         self._on_state(session.connection_state)
         self._kick_apply()  # anything typed while connecting
@@ -196,8 +207,9 @@ class SessionRunner:
                 return  # a session we are closing ourselves
             if state == "disconnected":
                 # it ended on its own (reconnects failed, key rejected, ...)
-                # and closes itself, its output tap included
+                # and closes itself, its taps included (the feed stops there)
                 self.session = None
+                self._feed = None
                 self._on_session(None)
                 self._on_state(state)
                 self._on_ended()
@@ -225,8 +237,13 @@ class SessionRunner:
         session, self.session = self.session, None
         if session is None:
             return
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            # first: the views about to lose the encoded output must not
+            # register relays on a session going away (joins the tap workers)
+            await asyncio.to_thread(feed.detach)
         self._on_session(None)
-        await asyncio.to_thread(session.disconnect)  # closes its taps, the output relay too
+        await asyncio.to_thread(session.disconnect)
         self._on_state("disconnected")
 
     async def restart(self, model: ModelDefinition) -> None:

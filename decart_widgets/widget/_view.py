@@ -115,9 +115,10 @@ class DecartView(anywidget.AnyWidget):
         self._output: FanOut[OutputSubscriber] = FanOut()
         self._input: FanOut[OutputSubscriber] | None = FanOut() if show_input else None
         streams = {"output": self._output, **({"input": self._input} if self._input is not None else {})}
+        # WebRTC views forward the session's encoded output (aiortc link) as it arrived
         self._link = OutputLink(self._send_msg, streams,
                                 on_transport=lambda name: self.set_trait("transport_in_use", name),
-                                on_views=lambda count: None)
+                                on_views=lambda count: None, output_feed=session.encoded_output)
         self.on_msg(self._on_custom_msg)
         self._stats_future = media_loop.submit(every(STATS_INTERVAL_S, self._update_stats, lambda: not self._ended))
         # the feed's handlers may run (and end the view) before it is assigned

@@ -3,6 +3,8 @@ transports, auto fallback, prompt/image round trips, lifecycle."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 
 import pytest
@@ -109,6 +111,63 @@ def test_livekit_link_camera_to_model_and_back(livekit, make_widget, show):
     page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {before / 3}", timeout=15_000)
     wait_frames_advance(page, 10)
     assert w.stats.get("media") == "livekit"
+    assert page.page_errors == []
+
+
+MIRRORED_JS = """() => ['camera-video', 'output-video', 'output-canvas'].every(
+  (id) => document.querySelector(`[data-testid=${id}]`).classList.contains('dw-mirrored'))"""
+
+
+def test_webrtc_forwards_encoded_frames_both_ways(make_widget, show):
+    """The camera opens at the model's size (1280x720), so with nothing in the
+    kernel reading pixels the browser's VP8 goes to the model and the model's
+    VP8 back to the browser as they arrived: the kernel neither decodes nor
+    encodes them. The output still advances and follows a typed prompt, and
+    snapshots (which need pixels) still work, after which forwarding resumes."""
+    w = make_widget(local_model=None, transport="webrtc")  # mirror="auto": display only
+    page = show(w)
+    page.wait_for_function("document.querySelector('.dw-root').dataset.transport === 'webrtc'")
+    wait_frames_advance(page, 15)
+    session = w.session
+    assert session is not None and session.media == "webrtc"
+    # a selfie view is shown mirrored; the model gets the camera as captured
+    assert page.evaluate(MIRRORED_JS) and not session._sender.pump.mirror
+
+    def counts() -> dict:
+        s = session.stats()
+        return {**{k: s[k] for k in ("frames_forwarded_up", "frames_forwarded_down", "frames_sent",
+                                     "frames_received", "frames_decoded_out")},
+                **{k: w._link.stats()[k] for k in ("rtc_frames_out", "rtc_frames_forwarded", "rtc_camera_decoded")}}
+
+    wait_until(lambda: counts()["frames_forwarded_up"] > 20 and counts()["frames_forwarded_down"] > 20, 20,
+               "forwarding both ways")
+    before = counts()
+    wait_frames_advance(page, 20)
+    after = counts()
+    d = {k: after[k] - before[k] for k in before}
+    assert d["frames_forwarded_up"] >= 15 and d["frames_forwarded_up"] >= 0.9 * d["frames_sent"], d
+    assert d["frames_forwarded_down"] >= 15 and d["rtc_frames_forwarded"] >= 15, d
+    # nothing decoded or encoded in the kernel meanwhile (bar one switch)
+    assert d["frames_decoded_out"] <= 0.1 * d["frames_received"], d
+    assert d["rtc_frames_out"] <= 0.1 * d["rtc_frames_forwarded"] and d["rtc_camera_decoded"] <= 0.1 * d["frames_sent"], d
+    wait_until(lambda: w.stats.get("frames_forwarded_up", 0) > 0, 5, "forwarding in the widget's stats")
+    # the green fake camera came back through the model (not "waiting for camera")
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() > 40", timeout=15_000)
+    sat = page.evaluate(OUTPUT_SATURATION_JS)
+    mark = w.local_server.mark_events()
+    page.get_by_test_id("prompt").fill("sketch")
+    page.get_by_test_id("prompt").press("Enter")
+    w.local_server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "sketch", 10, since=mark)
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {sat / 3}", timeout=15_000)
+    # pixels on demand: both sides decode for a snapshot, then forward again
+    for stream in ("input", "output"):
+        # (playwright holds this thread's event loop: await on another thread)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            frame = pool.submit(asyncio.run, session.snapshot(stream)).result(20)
+        assert frame.shape == (720, 1280, 3)
+    up = counts()["frames_forwarded_up"]
+    wait_until(lambda: counts()["frames_forwarded_up"] > up + 15, 15, "forwarding again after the snapshots")
+    wait_frames_advance(page, 10)
     assert page.page_errors == []
 
 

@@ -204,3 +204,34 @@ def test_two_views_of_one_session_and_cleanup(sessions, make_view, show, browser
         assert a.ended and not b.ended and s.is_connected()
     finally:
         ctx.close()
+
+
+def test_view_forwards_the_output_of_an_aiortc_session(sessions, make_view, show):
+    """Over the aiortc media link a view's WebRTC output is the model server's
+    VP8 as it arrived: Chromium shows it (the sketch, grey) while the session
+    decodes none of it; the input beside it is encoded in the kernel."""
+    s = sessions(media="webrtc")
+    v = make_view(s, show_input=True, transport="webrtc")
+    page = show(v)
+    page.wait_for_function(f"{ROOT}.dataset.transport === 'webrtc'", timeout=15_000)
+    wait_shown(page, "framesShown", 15)
+
+    def counts() -> dict[str, int]:
+        st, link = s.stats(), v._link.stats()
+        return {"decoded": st["frames_decoded_out"], "received": st["frames_received"],
+                "forwarded": link["rtc_frames_forwarded"], "input_encoded": link["rtc_input_frames_out"]}
+
+    wait_until(lambda: counts()["forwarded"] > 15, 20, "output frames forwarded to the browser")
+    wait_until(lambda: set(v._feed.taps) == {"input"}, 10, "no output relay (nothing decodes the output)")
+    page.wait_for_timeout(500)  # a frame decoding as the relay went
+    before = counts()
+    wait_shown(page, "framesShown", 20)
+    wait_shown(page, "inputFramesShown", 10)
+    after = counts()
+    assert after["decoded"] == before["decoded"] and after["received"] > before["received"], (before, after)
+    assert after["forwarded"] >= before["forwarded"] + 15 and after["input_encoded"] > before["input_encoded"]
+    wait_until(lambda: saturation(page, "input-video") > 40, 15, "the colourful input")
+    wait_until(lambda: saturation(page, "output-video") < saturation(page, "input-video") / 3, 15,
+               "the grey output, forwarded, beside it")
+    page.screenshot(path=f"{SHOTS}/view_plain_forwarded.png")
+    assert page.page_errors == []
