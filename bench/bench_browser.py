@@ -268,7 +268,7 @@ def forward_ab(rounds: int, seconds: float, write: bool) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from _common import load_line, local_server, machine_line
 
-    from decart_widgets.common import encoded
+    from decart_widgets.media import encoded
 
     print("bench_browser --forward-ab: 1280x720, forwarding on vs off, alternating rounds")
     print(machine_line())

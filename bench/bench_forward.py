@@ -28,11 +28,11 @@ from _common import load_line, machine_line, proc_cpu_seconds, summary
 from aiortc.contrib.media import MediaRelay
 
 from decart_widgets.common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
-from decart_widgets.common.encoded import EncodedTap, ForwardTrack, relay_keyframe_requests
-from decart_widgets.common.forwarding import EncodedFeed, SwitchingTrack
 from decart_widgets.common.rtc import loopback_ice, new_peer_connection
 from decart_widgets.common.stamp import read_stamp
 from decart_widgets.media.convert import luma_view
+from decart_widgets.media.encoded import EncodedTap, ForwardTrack, relay_keyframe_requests
+from decart_widgets.media.forwarding import EncodedFeed, SwitchingTrack
 from decart_widgets.media.sources import TestPatternSource
 from decart_widgets.media.track import FramePump
 

@@ -9,15 +9,15 @@ import asyncio
 import pytest
 from _waits import wait_until
 
-from decart_widgets.common.encoded import (
+from decart_widgets.common.rtc import loopback_ice, new_peer_connection
+from decart_widgets.common.stamp import read_stamp
+from decart_widgets.media.convert import luma_view
+from decart_widgets.media.encoded import (
     EncodedTap,
     ForwardTrack,
     is_keyframe,
     relay_keyframe_requests,
 )
-from decart_widgets.common.rtc import loopback_ice, new_peer_connection
-from decart_widgets.common.stamp import read_stamp
-from decart_widgets.media.convert import luma_view
 from decart_widgets.media.sources import TestPatternSource
 from decart_widgets.media.track import FramePump
 
@@ -155,7 +155,7 @@ def test_vp8_keyframe_size_is_read_from_the_header():
     import av
     import numpy as np
 
-    from decart_widgets.common.encoded import EncodedFrame, vp8_keyframe_size
+    from decart_widgets.media.encoded import EncodedFrame, vp8_keyframe_size
 
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height, codec.pix_fmt = 640, 360, "yuv420p"
@@ -173,7 +173,7 @@ def test_forwarding_switch_reads_the_environment():
     import subprocess
     import sys
 
-    code = "from decart_widgets.common import encoded; print(encoded.ENABLED)"
+    code = "from decart_widgets.media import encoded; print(encoded.ENABLED)"
     for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
         env = {**os.environ, "DECART_WIDGETS_FORWARD": value}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)

@@ -16,11 +16,11 @@ from aiortc import RTCSessionDescription
 
 from decart_widgets.common.bitrate import vp8_bitrate
 from decart_widgets.common.fanout import FanOut
-from decart_widgets.common.forwarding import EncodedConsumer
 from decart_widgets.common.media_loop import media_loop
 from decart_widgets.common.rtc import loopback_ice, new_peer_connection
 from decart_widgets.common.stamp import read_stamp
 from decart_widgets.media.browser import BrowserCameraSource
+from decart_widgets.media.forwarding import EncodedConsumer
 from decart_widgets.media.sources import TestPatternSource
 from decart_widgets.media.track import FramePump
 from decart_widgets.models import ModelDefinition

@@ -110,7 +110,11 @@ def stream_over_comm(view: Any, published: list[Any], view_id: str, streams: lis
         ack_all(view, published, view_id, seen)
         return all(len(frames_of(published, s, view)) >= start[s] + n for s in streams)
 
-    wait_for(enough, 20, f"{n} frames of each of {streams}")
+    try:
+        wait_for(enough, 20, f"{n} frames of each of {streams}")
+    except AssertionError as exc:
+        got = {s: len(frames_of(published, s, view)) - start[s] for s in streams}
+        raise AssertionError(f"{exc}; got {got}") from None
 
 
 def view_threads() -> set[str]:

@@ -8,8 +8,9 @@ imports the other. Each module is small and has one job:
   preference, SDP bitrate hints);
 - :mod:`.bitrate`: the pinned, fast VP8 encoder and the default bitrates;
 - :mod:`.jitter`: releasing a video frame on its RTP marker bit;
-- :mod:`.encoded` and :mod:`.forwarding`: encoded frames from an aiortc
-  receiver, sent on without decoding while nothing needs their pixels;
+- :mod:`.feedback`: NACK and PLI that do not feed an overload;
+- :mod:`.slot`, :mod:`.fanout`, :mod:`.tasks`, :mod:`.yuv`: the newest-wins
+  slot, the fan-out, task ownership, RGB to yuv420p;
 - :mod:`.media_loop`: the reference-counted background asyncio loop thread;
 - :mod:`.stamp`: the frame counter stamped into test-pattern pixels.
 """

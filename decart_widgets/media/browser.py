@@ -29,9 +29,9 @@ from typing import Any
 import av
 import numpy as np
 
-from ..common.forwarding import EncodedFeed
 from ..common.slot import LatestSlot
 from ._fit import WAITING_FOR_CAMERA, fit_frame, fit_video_frame, message_frame
+from .forwarding import EncodedFeed
 from .sources import LiveSource
 
 __all__ = ["BrowserCameraSource"]

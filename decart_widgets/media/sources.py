@@ -23,7 +23,7 @@ from ..common.stamp import stamp
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from ..common.forwarding import EncodedFeed
+    from .forwarding import EncodedFeed
 
 __all__ = ["Source", "LiveSource", "TestPatternSource"]
 

@@ -11,7 +11,7 @@ camera over WebRTC, :attr:`LiveSource.encoded`) is forwarded: while nothing
 needs its pixels, nothing mirrors, the sender's codec is the camera's and
 the camera's frames are the model's size, :class:`PumpTrack` sends the
 camera's encoded frames as they are and the camera is not decoded at all
-(``common/forwarding.py``).
+(``media/forwarding.py``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
-from ..common.forwarding import FORWARD, HOLD, STOP, EncodedFeed, PtsRebaser, SwitchingTrack
 from ..common.stamp import read_stamp
 from ..common.yuv import rgb_to_i420
 from .convert import frame_stamp, ndarray_to_frame
+from .forwarding import FORWARD, HOLD, STOP, EncodedFeed, PtsRebaser, SwitchingTrack
 from .meters import LatencyMeter, RateMeter
 from .sources import LiveSource, Source
 

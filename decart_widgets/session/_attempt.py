@@ -25,7 +25,6 @@ import aiohttp
 import av
 
 from .. import protocol as P
-from ..common.forwarding import EncodedFeed
 from ..errors import (
     DecartError,
     InvalidAPIKeyError,
@@ -33,6 +32,7 @@ from ..errors import (
     WebSocketError,
     is_permanent_error,
 )
+from ..media.forwarding import EncodedFeed
 from ..signaling import SignalingChannel, server_error
 from ._link import LinkPeers, LinkSettings, MediaLink
 from ._types import StateSpec

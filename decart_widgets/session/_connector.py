@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import av
 
-from ..common.forwarding import EncodedFeed
+from ..media.forwarding import EncodedFeed
 from ..media.track import FramePump
 from ..models import ModelDefinition
 from ..signaling import redact_url

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 import av
 
 from .. import protocol as P
-from ..common.forwarding import EncodedFeed
 from ..errors import DecartError
+from ..media.forwarding import EncodedFeed
 from ..media.track import FramePump
 from ..signaling import SignalingChannel
 from ._stats import TransportSample

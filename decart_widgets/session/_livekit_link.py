@@ -250,6 +250,11 @@ class LiveKitLink(MediaLink):
         if room is not None:
             try:
                 await asyncio.wait_for(room.disconnect(), 5)
+                # a room the server already ended returns from disconnect() at
+                # once, its event listener still draining: wait for it too
+                listener = getattr(room, "_task", None)
+                if isinstance(listener, asyncio.Future) and not listener.done():
+                    await asyncio.wait_for(asyncio.shield(listener), 5)
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - closing regardless; say so
                 log.warning("LiveKit room disconnect did not finish cleanly", exc_info=True)
             room.off("track_subscribed", self._on_track_subscribed)

@@ -25,7 +25,6 @@ from typing import Any
 
 from .._events import EventEmitter
 from .._version import __version__
-from ..common.forwarding import EncodedFeed
 from ..common.media_loop import media_loop
 from ..errors import (
     DecartError,
@@ -33,6 +32,7 @@ from ..errors import (
     SessionClosedError,
 )
 from ..images import ImageInput, load_image_b64
+from ..media.forwarding import EncodedFeed
 from ..media.frames import FrameHub
 from ..media.meters import LatencyMeter
 from ..media.output import OutputSink

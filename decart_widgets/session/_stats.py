@@ -15,7 +15,7 @@ from ..media.output import OutputSink
 from ..media.stats import quality_verdict
 
 if TYPE_CHECKING:
-    from ..common.forwarding import EncodedFeed
+    from ..media.forwarding import EncodedFeed
     from ..media.frames import FrameHub
     from ..media.track import FramePump
     from ._supervisor import LinkSupervisor

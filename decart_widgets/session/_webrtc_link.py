@@ -4,7 +4,7 @@ negotiated with ``offer``/``answer``/``ice-candidate`` on the control socket
 
 Encoded frames pass through where nothing needs their pixels: the pump's
 track sends a browser camera's frames as they arrived (``PumpTrack``), and
-an :class:`~decart_widgets.common.encoded.EncodedTap` on the output
+an :class:`~decart_widgets.media.encoded.EncodedTap` on the output
 receiver hands the model's encoded frames to the session's
 ``encoded_output`` (the widget's views forward them), decoding only while
 the session needs pixels."""
@@ -23,9 +23,9 @@ from aiortc.sdp import candidate_from_sdp
 
 from .. import protocol as P
 from ..common.bitrate import vp8_bitrate
-from ..common.encoded import EncodedTap
 from ..common.rtc import loopback_ice, new_peer_connection, prefer_codec
 from ..errors import IceError, InvalidInputError, SignalingError
+from ..media.encoded import EncodedTap
 from ..signaling import SignalingChannel
 from ._link import LinkPeers, LinkSettings, MediaLink
 from ._stats import TransportSample

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..common.fanout import FanOut
-from ..common.forwarding import EncodedFeed
 from ..common.media_loop import media_loop
+from ..media.forwarding import EncodedFeed
 from . import _messages
 from ._comm_transport import JpegFrameSender
 from ._views import ViewRegistry

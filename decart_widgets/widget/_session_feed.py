@@ -86,6 +86,10 @@ class SessionFeed:
         #: The taps that run the relays now (their counters say how they keep up).
         self.taps: dict[str, Tap] = {}
         self._dirty = False
+        # True from spawning a sync until it decides, under the lock, that
+        # nothing is left to do: a change in between is always seen (a done
+        # future would say so only after that decision, and lose the change)
+        self._syncing = False
         self._sync: concurrent.futures.Future[None] | None = None
         for name, handler in self._events:
             session.on(name, handler)
@@ -112,21 +116,32 @@ class SessionFeed:
             if self._done:
                 return
             self._dirty = True
-            if self._sync is not None and not self._sync.done():
+            if self._syncing:
                 return  # the running sync looks again before it ends
+            self._syncing = True
             coro = self._sync_taps()
             try:
                 self._sync = media_loop.spawn(coro, "the session feed's tap change")
             except RuntimeError as exc:  # no media loop: the widget is shutting down
+                self._syncing = False
                 coro.close()
                 log.debug("session feed: taps not synced: %s", exc)
 
     async def _sync_taps(self) -> None:
         """Register a stream's relay while its fan-out has subscribers, remove it while not."""
+        try:
+            await self._sync_until_clean()
+        except BaseException:
+            with self._lock:  # a failed or cancelled sync must not block the next
+                self._syncing = False
+            raise
+
+    async def _sync_until_clean(self) -> None:
         while True:
             remove: list[tuple[str, Callable[..., Any]]] = []
             with self._lock:
                 if self._done or not self._dirty:
+                    self._syncing = False
                     return
                 self._dirty = False
                 for name, (fan, relay, kwargs) in self._relays.items():

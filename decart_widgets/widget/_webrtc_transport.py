@@ -38,13 +38,13 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessi
 from aiortc.mediastreams import MediaStreamError
 
 from ..common.bitrate import DEFAULT_UPSTREAM_BITRATE, vp8_bitrate
-from ..common.encoded import EncodedTap
 from ..common.fanout import FanOut
-from ..common.forwarding import EncodedFeed, SwitchingTrack
 from ..common.rtc import new_peer_connection, prefer_codec, set_vp8_bitrate_hints, track_frames
 from ..common.slot import LatestSlot
 from ..common.tasks import TaskSet
 from ..media.browser import BrowserCameraSource
+from ..media.encoded import EncodedTap
+from ..media.forwarding import EncodedFeed, SwitchingTrack
 
 log = logging.getLogger(__name__)
 
