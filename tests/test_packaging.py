@@ -123,7 +123,7 @@ def test_jupyter_server_extension_is_enabled(fresh: dict[str, Any]) -> None:
 def test_sdist_holds_what_the_wheel_is_built_from(dist: dict[str, Path]) -> None:
     with tarfile.open(dist["sdist"]) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    for needed in ("pyproject.toml", "README.md", "CHANGELOG.md", "decart_widgets/__init__.py",
+    for needed in ("pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "decart_widgets/__init__.py",
                    "js/widget.js", "js/widget.css", "jupyter-config/jupyter_server_config.d/decart_widgets.json"):
         assert needed in names, needed
     assert not [n for n in names if n.startswith((".venv/", "node_modules/", "site/", "dist/"))]
@@ -137,6 +137,11 @@ def test_wheel_metadata(dist: dict[str, Path]) -> None:
     assert re.search(rf"^Version: {re.escape(_version())}$", meta, re.M)
     assert "Description-Content-Type: text/markdown" in meta
     assert "decart-widgets = decart_widgets.cli:main" in entry_points
+    # the license the metadata declares travels with the wheel, as its terms require
+    assert "License :: OSI Approved :: MIT License" in meta
+    with zipfile.ZipFile(dist["wheel"]) as whl:
+        licenses = [n for n in whl.namelist() if ".dist-info/" in n and n.rsplit("/", 1)[-1] == "LICENSE"]
+        assert licenses and "MIT License" in whl.read(licenses[0]).decode(), licenses
     # the docs toolchain is only an extra; it is never a runtime dependency
     runtime = [line for line in meta.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert runtime and not [r for r in runtime if "mkdocs" in r or "pytest" in r], runtime
