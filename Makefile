@@ -58,6 +58,7 @@ bench: $(INSTALLED) $(SDK_INSTALLED) chromium
 	$(BIN)/python bench/bench_jitter.py
 	$(BIN)/python bench/bench_forward.py
 	$(BIN)/python bench/bench_cold.py
+	$(BIN)/python bench/bench_sessions.py --media livekit
 	$(BIN)/python bench/bench_vp8.py
 	$(BIN)/python bench/bench_nodelay.py
 	$(BIN)/python bench/bench_browser.py

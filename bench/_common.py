@@ -97,9 +97,35 @@ def loadavg() -> tuple[float, float, float]:
     return os.getloadavg()
 
 
+def speed_probe_ms(frames: int = 40) -> float:
+    """Median ms to VP8-encode one 1280x720 frame of the moving pattern with
+    our encoder settings: 5.7-5.9 on this project's 2-core machine on a quiet
+    host. The load average does not show a busy host (another machine's work
+    on the same CPUs): the same idle VM has measured 10 ms here, and every
+    figure of a bench run then is that much slower. Costs about half a second."""
+    import fractions as _fractions
+
+    from decart_widgets.common.bitrate import PinnedVp8Encoder
+    from decart_widgets.common.yuv import ndarray_to_frame
+    from decart_widgets.media.sources import TestPatternSource
+
+    src = TestPatternSource()
+    src.configure(1280, 720, 30)
+    enc, times = PinnedVp8Encoder(2_500_000), []
+    for i in range(frames):
+        frame = ndarray_to_frame(src.render(i))
+        frame.pts, frame.time_base = i * 3000, _fractions.Fraction(1, 90000)
+        t0 = time.perf_counter()
+        enc.encode(frame)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(times[10:]))
+
+
 def load_line(when: str) -> str:
+    """The load average and the host's speed (:func:`speed_probe_ms`) at ``when``."""
     one, five, fifteen = loadavg()
-    return f"loadavg {when}: {one:.2f} {five:.2f} {fifteen:.2f} (cores={os.cpu_count()})"
+    return (f"loadavg {when}: {one:.2f} {five:.2f} {fifteen:.2f} (cores={os.cpu_count()}); "
+            f"speed probe: 720p VP8 encode {speed_probe_ms():.1f} ms (5.7-5.9 on a quiet host)")
 
 
 # --------------------------------------------------------------- CPU from /proc
