@@ -15,9 +15,10 @@ between runs. The clients alternate ABBA after one discarded warm-up each
 
 The SDK hard-codes Google's STUN server; as in our interop tests it is
 patched away so that neither client waits on gathering from the network.
-Our package also patches aiortc's jitter buffer process-wide (release a
-frame on the RTP marker bit, ``decart_widgets.common.jitter``); the SDK runs with
-that switched off (``_jitter.ENABLED = False``) so it is measured as shipped.
+Our package also patches aiortc and aioice process-wide (release a frame on
+the RTP marker bit, ``decart_widgets.common.jitter``; ICE done when its
+checks are, ``decart_widgets.common.ice``); the SDK runs with both switched
+off (``ENABLED = False``) so it is measured as shipped.
 The server, in its own process, is the same for both.
 
 Goals: ours <= 250 ms median and <= 0.5x the SDK's.
@@ -26,6 +27,7 @@ Goals: ours <= 250 ms median and <= 0.5x the SDK's.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -41,10 +43,13 @@ from decart.realtime import webrtc_connection  # noqa: E402
 from decart.realtime.client import RealtimeClient  # noqa: E402
 from decart.realtime.types import RealtimeConnectOptions  # noqa: E402
 
-try:  # the marker-bit jitter buffer, where the package has it
-    from decart_widgets.common import jitter as _jitter  # noqa: E402
-except ImportError:  # pragma: no cover - older trees
-    _jitter = None
+# our process-wide aiortc/aioice patches, where the tree has them; off while the SDK runs
+_PATCHES: list[Any] = []
+for _name in ("jitter", "ice"):
+    try:
+        _PATCHES.append(importlib.import_module(f"decart_widgets.common.{_name}"))
+    except ImportError:  # pragma: no cover - older trees
+        pass
 from decart_widgets.media.convert import ndarray_to_frame  # noqa: E402
 from decart_widgets.media.sources import TestPatternSource  # noqa: E402
 from decart_widgets.session import RealtimeSession  # noqa: E402
@@ -117,9 +122,9 @@ async def theirs(url: str) -> dict[str, float]:
             readers.append(asyncio.ensure_future(read(track)))
 
     track = PatternTrack()
-    stock_jitter = _jitter is not None and _jitter.ENABLED
-    if stock_jitter:
-        _jitter.ENABLED = False  # the SDK as shipped: aiortc's own jitter buffer
+    saved = [(patch, patch.ENABLED) for patch in _PATCHES]
+    for patch, _ in saved:
+        patch.ENABLED = False  # the SDK as shipped: aiortc's and aioice's own behaviour
     t0 = time.perf_counter()
     client = None
     try:
@@ -140,8 +145,8 @@ async def theirs(url: str) -> dict[str, float]:
         if readers:
             await asyncio.wait(readers, timeout=5)
         track.stop()
-        if stock_jitter:
-            _jitter.ENABLED = True
+        for patch, enabled in saved:
+            patch.ENABLED = enabled
 
 
 async def run(report: Report, runs: int) -> None:

@@ -9,6 +9,7 @@ imports the other. Each module is small and has one job:
 - :mod:`.bitrate`: the pinned, fast VP8 encoder and the default bitrates;
 - :mod:`.jitter`: releasing a video frame on its RTP marker bit;
 - :mod:`.feedback`: NACK and PLI that do not feed an overload;
+- :mod:`.ice`: ICE that ends when its checks do, not at aioice's next tick;
 - :mod:`.slot`, :mod:`.fanout`, :mod:`.tasks`, :mod:`.yuv`: the newest-wins
   slot, the fan-out, task ownership, RGB to yuv420p;
 - :mod:`.media_loop`: the reference-counted background asyncio loop thread;

@@ -31,6 +31,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from . import (
     feedback,  # noqa: F401 - NACK/PLI that do not feed an overload
+    ice,  # noqa: F401 - ICE done when its checks are, not at the next 20 ms tick
     jitter,  # noqa: F401 - releases complete video frames without waiting a frame
 )
 
