@@ -47,30 +47,19 @@ async def test_aioice_own_connect_waits_for_the_tick_when_switched_off(monkeypat
     assert elapsed >= 0.02, elapsed
 
 
-async def test_a_check_list_that_fails_still_raises(monkeypatch):
+@pytest.mark.parametrize("pairs", ["one that fails", "none"])
+async def test_a_check_list_that_fails_still_raises(pairs, monkeypatch):
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
     a = aioice.Connection(ice_controlling=True)
     try:
         await a.gather_candidates()
         a.remote_username, a.remote_password = "user", "p" * 22
-        # a candidate nobody answers on; its check would retry for ~40 s before aioice reports the
-        # failure, so the report is made here, while connect() waits between its checks
-        await a.add_remote_candidate(aioice.Candidate(
-            foundation="1", component=1, transport="udp", priority=1, host="127.0.0.1", port=9, type="host"))
-        await a.add_remote_candidate(None)
-        asyncio.get_running_loop().call_later(0.1, a._check_list_state.put_nowait, aioice.ice.ICE_FAILED)
-        with pytest.raises(ConnectionError, match="ICE negotiation failed"):
-            await asyncio.wait_for(a.connect(), 5)
-    finally:
-        await a.close()
-
-
-async def test_no_pair_at_all_fails_at_once(monkeypatch):
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    a = aioice.Connection(ice_controlling=True)
-    try:
-        await a.gather_candidates()
-        a.remote_username, a.remote_password = "user", "p" * 22
+        if pairs == "one that fails":
+            # a candidate nobody answers on; its check would retry for ~40 s before aioice reports
+            # the failure, so the report is made here, while connect() waits between its checks
+            await a.add_remote_candidate(aioice.Candidate(
+                foundation="1", component=1, transport="udp", priority=1, host="127.0.0.1", port=9, type="host"))
+            asyncio.get_running_loop().call_later(0.1, a._check_list_state.put_nowait, aioice.ice.ICE_FAILED)
         await a.add_remote_candidate(None)
         with pytest.raises(ConnectionError, match="ICE negotiation failed"):
             await asyncio.wait_for(a.connect(), 5)
