@@ -49,3 +49,12 @@ def livekit():
     """For tests of the LiveKit link alone: skipped where it cannot run."""
     skip_without_livekit()
     return "livekit"
+
+
+@pytest.fixture
+def widgets():
+    """Widgets a test makes (tests/_widgets.py), closed after it."""
+    made: list = []
+    yield made
+    for w in made:
+        w.close()

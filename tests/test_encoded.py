@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from _peers import link
 from _waits import wait_until
 
-from decart_widgets.common.rtc import loopback_ice, new_peer_connection
+from decart_widgets.common.rtc import new_peer_connection
 from decart_widgets.common.stamp import read_stamp
 from decart_widgets.media.convert import luma_view
 from decart_widgets.media.encoded import (
@@ -23,13 +24,6 @@ from decart_widgets.media.track import FramePump
 
 pytestmark = pytest.mark.timeout(60)
 
-
-async def _link(sender_pc, receiver_pc):
-    with loopback_ice():
-        await sender_pc.setLocalDescription(await sender_pc.createOffer())
-        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
-        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
-        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
 
 
 class Chain:
@@ -55,13 +49,13 @@ class Chain:
             self.tap.add_consumer(self.forward.push)
             b_track.set_result(track)
 
-        await _link(self.a, self.b_in)
+        await link(self.a, self.b_in)
         self.b_track = await asyncio.wait_for(b_track, 10)
         self.b_out_sender = self.b_out.addTrack(self.forward)
         relay_keyframe_requests(self.b_out_sender, self.tap.request_keyframe)
         c_track: asyncio.Future = loop.create_future()
         self.c.on("track", lambda t: c_track.done() or c_track.set_result(t))
-        await _link(self.b_out, self.c)
+        await link(self.b_out, self.c)
         self.c_track = await asyncio.wait_for(c_track, 10)
         return self
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from _peers import link
 from _waits import wait_until
 
-from decart_widgets.common.rtc import loopback_ice, new_peer_connection
+from decart_widgets.common.rtc import new_peer_connection
 from decart_widgets.common.slot import LatestSlot
 from decart_widgets.common.stamp import read_stamp
 from decart_widgets.media import encoded
@@ -31,13 +32,6 @@ from decart_widgets.media.track import FramePump
 
 pytestmark = pytest.mark.timeout(60)
 
-
-async def _link(sender_pc, receiver_pc):
-    with loopback_ice():
-        await sender_pc.setLocalDescription(await sender_pc.createOffer())
-        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
-        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
-        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
 
 
 class DecodedFrames:
@@ -86,7 +80,7 @@ class Chain:
             self.feed.attach(self.tap)
             b_track.set_result(track)
 
-        await _link(self.a, self.b_in)
+        await link(self.a, self.b_in)
         self.frames = DecodedFrames(await asyncio.wait_for(b_track, 10))
         self.track = Track(self.frames, lambda frame: self.verdict)
         sender = self.b_out.addTrack(self.track)
@@ -94,7 +88,7 @@ class Chain:
         self.track.set_feed(self.feed)
         c_track: asyncio.Future = loop.create_future()
         self.c.on("track", lambda t: c_track.done() or c_track.set_result(t))
-        await _link(self.b_out, self.c)
+        await link(self.b_out, self.c)
         self.c_track = await asyncio.wait_for(c_track, 10)
         self.last_pts = -1
         self.last_stamp = -1

@@ -7,13 +7,12 @@ only while it shows it."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import numpy as np
 import pytest
 from _waits import wait_until
-from test_widget_view import custom, published, views  # noqa: F401 - fixtures shared with the view's tests
+from test_widget_view import custom, negotiate_webrtc, published, views  # noqa: F401 - fixtures shared with the view's tests
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,7 +33,6 @@ async def _keep_receiving(track: Any, last: dict[str, Any], name: str) -> None:
 
 
 async def test_a_views_webrtc_output_forwards_and_its_input_is_encoded_here(views, published):  # noqa: F811
-    from aiortc import RTCSessionDescription
 
     from decart_widgets import DecartView, RealtimeSession
     from decart_widgets.common.rtc import new_peer_connection
@@ -49,18 +47,7 @@ async def test_a_views_webrtc_output_forwards_and_its_input_is_encoded_here(view
         try:
             v = DecartView(s, show_input=True)
             views.append(v)
-            v._link.handle({"type": "hello", "view": "f1"}, [])
-            for _ in range(2):
-                pc.addTransceiver("video", direction="recvonly")
-            await pc.setLocalDescription(await pc.createOffer())
-            v._link.handle({"type": "rtc_offer", "view": "f1", "id": "o1", "sdp": pc.localDescription.sdp,
-                            "streams": ["output", "input"]}, [])
-            deadline = time.monotonic() + 20
-            while not (replies := [m for m, _ in custom(published, "reply") if m["id"] == "o1"]):
-                assert time.monotonic() < deadline, "no answer"
-                await asyncio.sleep(0.05)
-            assert replies[0]["ok"], replies[0]
-            await pc.setRemoteDescription(RTCSessionDescription(replies[0]["result"]["sdp"], "answer"))
+            await negotiate_webrtc(v, pc, published, "f1", ["output", "input"])
             last: dict[str, Any] = {}
             for name, t in zip(("output", "input"), pc.getTransceivers(), strict=True):
                 receiving.append(asyncio.ensure_future(_keep_receiving(t.receiver.track, last, name)))

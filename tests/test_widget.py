@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 import simplejpeg
+from _widgets import make
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,21 +41,6 @@ def recorded_comms(monkeypatch):
     return made
 
 
-@pytest.fixture
-def widgets():
-    made: list[Any] = []
-    yield made
-    for w in made:
-        w.close()
-
-
-def make(widgets: list[Any], **kwargs: Any) -> Any:
-    from decart_widgets.widget import DecartLive
-
-    kwargs.setdefault("local_model", "passthrough")
-    w = DecartLive(**kwargs)
-    widgets.append(w)
-    return w
 
 
 def jpeg(w: int = 64, h: int = 48) -> bytes:

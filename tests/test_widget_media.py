@@ -11,15 +11,8 @@ import pytest
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def widgets():
-    made: list[Any] = []
-    yield made
-    for w in made:
-        w.close()
-
-
 def make(widgets: list[Any], **kwargs: Any) -> Any:
+    """A DecartLive with exactly these arguments (closed by conftest's ``widgets``)."""
     from decart_widgets.widget import DecartLive
 
     w = DecartLive(**kwargs)

@@ -117,6 +117,24 @@ def stream_over_comm(view: Any, published: list[Any], view_id: str, streams: lis
         raise AssertionError(f"{exc}; got {got}") from None
 
 
+async def negotiate_webrtc(view: Any, pc: Any, published: list[Any], view_id: str, streams: list[str]) -> None:
+    """The browser's side of a view's WebRTC offer/answer, played by the aiortc peer ``pc``."""
+    from aiortc import RTCSessionDescription
+
+    view._link.handle({"type": "hello", "view": view_id}, [])
+    for _ in streams:
+        pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    view._link.handle({"type": "rtc_offer", "view": view_id, "id": "o1", "sdp": pc.localDescription.sdp,
+                       "streams": streams}, [])
+    deadline = time.monotonic() + 20
+    while not (replies := [m for m, _ in custom(published, "reply") if m["id"] == "o1"]):
+        assert time.monotonic() < deadline, "no answer"
+        await asyncio.sleep(0.05)
+    assert replies[0]["ok"], replies[0]
+    await pc.setRemoteDescription(RTCSessionDescription(replies[0]["result"]["sdp"], "answer"))
+
+
 def view_threads() -> set[str]:
     """The threads a view starts: its relays' tap workers and its comm encoders
     (the sessions in these tests have no taps of their own)."""
@@ -305,20 +323,7 @@ async def test_output_and_input_over_webrtc_in_offer_order(views, published):
         pc = new_peer_connection()
         try:
             v = view_of(views, s, show_input=True)
-            v._link.handle({"type": "hello", "view": "w1"}, [])
-            for _ in range(2):
-                pc.addTransceiver("video", direction="recvonly")
-            await pc.setLocalDescription(await pc.createOffer())
-            v._link.handle({"type": "rtc_offer", "view": "w1", "id": "o1", "sdp": pc.localDescription.sdp,
-                            "streams": ["input", "output"]}, [])
-            deadline = time.monotonic() + 20
-            while not (replies := [m for m, _ in custom(published, "reply") if m["id"] == "o1"]):
-                assert time.monotonic() < deadline, "no answer"
-                await asyncio.sleep(0.05)
-            assert replies[0]["ok"], replies[0]
-            from aiortc import RTCSessionDescription
-
-            await pc.setRemoteDescription(RTCSessionDescription(replies[0]["result"]["sdp"], "answer"))
+            await negotiate_webrtc(v, pc, published, "w1", ["input", "output"])
             tracks = [t.receiver.track for t in pc.getTransceivers()]
             sat = []
             for track in tracks:
