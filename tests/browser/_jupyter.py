@@ -95,14 +95,19 @@ class JupyterLab:
         if proc is None:
             return
         self.delete_kernels()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_process_group(proc)
         self._log.close()
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """SIGTERM a server started in its own process group, SIGKILL after 15 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
 
 
 def write_notebook(path: Path, cells: list[str]) -> None:

@@ -86,7 +86,7 @@ def new_page(browser: Any) -> tuple[Any, Any, list[str]]:
     return context, page, errors
 
 
-def check_smoke_path(page: Any, status_path: Path) -> str:
+def run_smoke_path(page: Any, status_path: Path) -> str:
     """Run the smoke path on a page where the notebook's cells are running;
     returns the transport the widget picked."""
     root = page.locator(".dw-root")

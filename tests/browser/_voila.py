@@ -7,14 +7,13 @@ and runs the notebook when the page is opened. Stopped, kernels and all, by
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _jupyter import free_port
+from _jupyter import free_port, stop_process_group
 
 
 class Voila:
@@ -59,11 +58,5 @@ class Voila:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_process_group(proc)
         self._log.close()

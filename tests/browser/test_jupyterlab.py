@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from _jupyter import JupyterLab, write_notebook
-from _smoke import SATURATION_JS, STATUS_CELL, wait_status
+from _smoke import STATUS_CELL, run_smoke_path, wait_status
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -72,25 +72,8 @@ def test_smoke_path_in_jupyterlab(lab: JupyterLab, browser: Any, tmp_path: Path)
         assert "connecting" in history and history.index("connecting") < history.index("generating"), history
         assert "LIVE" in page.get_by_test_id("status").inner_text()
 
-        # the camera preview plays
-        page.wait_for_function(
-            "(() => { const v = document.querySelector('[data-testid=camera-video]');"
-            " return v && v.readyState >= 2 && v.currentTime > 0.3; })()"
-        )
-        # the output video advances, over the transport auto picked
-        page.wait_for_function("Number(document.querySelector('.dw-root').dataset.framesShown || 0) > 20", timeout=30_000)
-        transport = root.get_attribute("data-transport")
-        assert transport in ("webrtc", "comm")
-        wait_status(status_path, lambda s: s["camera_frames_read"] > 10 and s["transport"] == transport, 20,
-                    "camera frames in the kernel")
-        page.wait_for_function(f"({SATURATION_JS})() > 40", timeout=20_000)
-        before = page.evaluate(SATURATION_JS)
-
-        # a typed prompt reaches the server and changes the output
-        page.get_by_test_id("prompt").fill("sketch")
-        page.get_by_test_id("prompt").press("Enter")
-        wait_status(status_path, lambda s: "sketch" in s["server_prompts"], 15, "the typed prompt at the server")
-        page.wait_for_function(f"({SATURATION_JS})() < {before / 3}", timeout=20_000)
+        # the camera plays, the output advances, a typed prompt reaches the server and changes it
+        run_smoke_path(page, status_path)
 
         # a prompt set from Python shows in the UI
         execute(page, "w.prompt = 'neon from python'")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from _jupyter import JupyterLab, write_notebook
-from _smoke import SECRET, STATUS_CELL, WIDGET_CELL, check_smoke_path, explained, new_page
+from _smoke import SECRET, STATUS_CELL, WIDGET_CELL, explained, new_page, run_smoke_path
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -31,7 +31,7 @@ def test_smoke_path_in_notebook7(browser: Any, tmp_path: Path) -> None:
                 timeout=60_000,
             )
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            check_smoke_path(page, status_path)
+            run_smoke_path(page, status_path)
             assert not [e for e in errors if "decart" in e.lower() or "dw" in e.lower()], errors
     finally:
         context.close()

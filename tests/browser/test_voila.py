@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from _jupyter import write_notebook
-from _smoke import SECRET, STATUS_CELL, WIDGET_CELL, check_smoke_path, explained, new_page
+from _smoke import SECRET, STATUS_CELL, WIDGET_CELL, explained, new_page, run_smoke_path
 from _voila import Voila
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
@@ -26,7 +26,7 @@ def test_smoke_path_in_voila(browser: Any, tmp_path: Path) -> None:
             # Voila answers once the notebook has run: a kernel start and the
             # package's imports, slow on a loaded machine
             page.goto(voila.base + "/", timeout=120_000)
-            check_smoke_path(page, status_path)
+            run_smoke_path(page, status_path)
             # Voila shows outputs only: no code, and the key stays in the kernel
             assert page.locator(".jp-InputArea").count() == 0
             assert SECRET not in page.content()
