@@ -110,6 +110,28 @@ MEASURE_JS = r"""
 """
 
 
+# The page's peer connections (the widget's), kept so the bench can read Chromium's own stats.
+KEEP_PEERS_JS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  window.__peers = [];
+  window.RTCPeerConnection = function (...args) { const pc = new Native(...args); window.__peers.push(pc); return pc; };
+  window.RTCPeerConnection.prototype = Native.prototype;
+})();
+"""
+# Video frames Chromium decoded on every inbound RTP stream of the page (the output, over WebRTC).
+DECODED_JS = """
+async () => {
+  let n = 0;
+  for (const pc of window.__peers || []) {
+    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0; });
+  }
+  return n;
+}
+"""
+
+
 def write_clip(path: Path, w: int, h: int, frames: int = CLIP_FRAMES) -> None:
     src = TestPatternSource(label=f"decart-widgets bench {w}x{h}")
     src.configure(w, h, 30)
@@ -144,6 +166,7 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float, *,
         try:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             ctx.grant_permissions(["camera"])
+            ctx.add_init_script(KEEP_PEERS_JS)
             page = ctx.new_page()
             widget = DecartLive(model=model, transport=transport, mirror="off", **where)
             page.goto(host.url(widget))
@@ -151,11 +174,11 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float, *,
             page.wait_for_function("Number(document.querySelector('.dw-root').dataset.framesShown || 0) > 30", timeout=30_000)
             time.sleep(3.0)  # warm-up: bitrate ramps, encoders settle
             # 1) the output rate and CPU with nothing but the widget in the page: the widget's own count
-            #    of presented output frames
+            #    of presented output frames, and (WebRTC) the frames Chromium decoded, from its getStats
             count = "Number(document.querySelector('.dw-root').dataset.framesShown)"
-            cpu0, n0, t0 = _cpu_now(server_pid), page.evaluate(count), time.perf_counter()
+            cpu0, n0, d0, t0 = _cpu_now(server_pid), page.evaluate(count), page.evaluate(DECODED_JS), time.perf_counter()
             time.sleep(seconds)
-            n1, t1 = page.evaluate(count), time.perf_counter()
+            n1, d1, t1 = page.evaluate(count), page.evaluate(DECODED_JS), time.perf_counter()
             cpu = {k: 100 * (v - cpu0[k]) / (t1 - t0) for k, v in _cpu_now(server_pid).items()}
             kernel = dict(widget.stats)
             # 2) glass to glass: reading the stamp takes two canvas reads a frame in the page, which
@@ -174,6 +197,7 @@ def run_case(transport: str, w: int, h: int, clip: Path, seconds: float, *,
     fps_measuring = (len(shown) - 1) / ((shown[-1] - shown[0]) / 1000) if len(shown) > 2 else 0.0
     return {
         "transport": transport, "size": f"{w}x{h}", "fps": (n1 - n0) / (t1 - t0), "fps_measuring": fps_measuring,
+        "fps_decoded": (d1 - d0) / (t1 - t0) if transport == "webrtc" else None,
         "g2g_median": statistics.median(lat) if lat else None, "g2g_p95": pct(lat, 0.95) if lat else None,
         "samples": len(lat), "kernel_fps_out": kernel.get("fps_out"), "model_rtt_ms": kernel.get("latency_ms"),
         "cpu_kernel": cpu["kernel"], "cpu_server": cpu["server"], "cpu_browser": cpu["browser"],
@@ -252,12 +276,12 @@ def median_of_runs(rows: list[dict[str, object]]) -> dict[str, object]:
 
 
 def table(results: list[dict[str, object]]) -> str:
-    rows = ["| transport | size | output fps (runs) | fps while measuring g2g | glass-to-glass median ms | p95 ms "
-            "| samples | kernel→server→kernel ms |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| transport | size | output fps presented (runs) | decoded | fps while measuring g2g "
+            "| glass-to-glass median ms | p95 ms | samples | kernel→server→kernel ms |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(f"| {r['transport']} | {r['size']} | {fmt(r['fps'], 1)} ({r.get('fps_runs', '')}) | "
-                    f"{fmt(r['fps_measuring'], 1)} | "
+                    f"{fmt(r['fps_decoded'], 1)} | {fmt(r['fps_measuring'], 1)} | "
                     f"{fmt(r['g2g_median'])} | {fmt(r['g2g_p95'])} | {r['samples']} | {fmt(r['model_rtt_ms'])} |")
     return "\n".join(rows)
 
@@ -284,7 +308,8 @@ one relay hop in numbers (A → B → C at 720p30 in one process, 3 runs of 3 ro
 costs 19-24% of a core and 6.5-8 ms more than B forwarding; B forwarding costs 3-11% of a core and 0.5-3.5 ms
 over no B at all, the most that connecting the browser straight to an in-process server could save per hop
 (docs/architecture.md, "Encoded forwarding", says why forwarding was chosen)."""
-AB_MEASURES = (("fps", "output fps", 1), ("fps_measuring", "fps while measuring g2g", 1), ("g2g_median", "g2g median ms", 0), ("g2g_p95", "g2g p95 ms", 0),
+AB_MEASURES = (("fps", "output fps presented", 1), ("fps_decoded", "output fps decoded", 1),
+               ("fps_measuring", "fps while measuring g2g", 1), ("g2g_median", "g2g median ms", 0), ("g2g_p95", "g2g p95 ms", 0),
                ("cpu_kernel", "kernel CPU %", 0), ("cpu_server", "server CPU %", 0), ("cpu_browser", "Chromium CPU %", 0))
 
 
@@ -314,7 +339,7 @@ def forward_ab(rounds: int, seconds: float, write: bool) -> None:
                         encoded.ENABLED = True
                     results.setdefault((transport, forward), []).append(r)
                     print(f"  round {i + 1} {transport:6s} forward {'on ' if forward else 'off'}: fps {fmt(r['fps'], 1)} "
-                          f"({fmt(r['fps_measuring'], 1)} measuring)  "
+                          f"({fmt(r['fps_decoded'], 1)} decoded, {fmt(r['fps_measuring'], 1)} measuring)  "
                           f"g2g {fmt(r['g2g_median'])}/{fmt(r['g2g_p95'])} ms  CPU kernel {fmt(r['cpu_kernel'])}% "
                           f"server {fmt(r['cpu_server'])}% Chromium {fmt(r['cpu_browser'])}%  "
                           f"forwarded up/down {r['forwarded_up']}/{r['forwarded_down']}", flush=True)
@@ -375,8 +400,8 @@ def main() -> None:
                     if args.only and args.only != f"{transport}-{w}x{h}":
                         continue
                     r = run_case(transport, w, h, clip, args.seconds)
-                    print(f"{r['transport']:7s} {r['size']:9s} fps {fmt(r['fps'], 1):>5s} ({fmt(r['fps_measuring'], 1)} "
-                          f"measuring)  g2g median {fmt(r['g2g_median']):>4s} ms  p95 {fmt(r['g2g_p95']):>4s} ms  "
+                    print(f"{r['transport']:7s} {r['size']:9s} fps {fmt(r['fps'], 1):>5s} ({fmt(r['fps_decoded'], 1)} "
+                          f"decoded, {fmt(r['fps_measuring'], 1)} measuring)  g2g median {fmt(r['g2g_median']):>4s} ms  p95 {fmt(r['g2g_p95']):>4s} ms  "
                           f"({r['samples']} samples)", flush=True)
                     runs.setdefault((transport, r["size"]), []).append(r)  # type: ignore[arg-type]
             clip.unlink()
