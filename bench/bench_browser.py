@@ -242,21 +242,21 @@ def _cpu_now(server_pid: int | None) -> dict[str, float]:
             "browser": sum(_proc_cpu(p) for p in others)}
 
 
-# Kept with the table so a re-run does not lose it (measured 2026-11-21).
-ANALYSIS = """**What changed, and where 1280x720 stops (goals: webrtc >= 29 fps and <= 150 ms; comm >= 30 fps at
-640x480 and >= 24 fps at 1280x720).** Three cuts, each measured on its own: every aiortc-received hop releases a
-frame on its RTP marker bit instead of one frame later (`bench/bench_jitter.py`: 49 → 19 ms per hop); every VP8
-encoder we start runs libvpx at `cpu-used -16` without the denoiser at a pinned 2.5 Mbps (`bench/bench_vp8.py`:
-0.59x encode time); and browser camera frames go upstream as they arrive instead of on the session's own 30 fps
-clock (two free-running clocks beat: repeated and dropped frames, and up to a frame interval of waiting). On an
-idle machine 640x480 went from 19-26 fps / 100-217 ms to 28-30 fps / 50-67 ms (both transports), comm 720p from
-6-9 fps / 300-625 ms to 15-16 fps / 183-200 ms, webrtc 720p from 3-11 fps / 317-2017 ms to 14-16 fps /
-217-267 ms. At 720p the machine is CPU-bound, not the path: during the webrtc run `top` shows the kernel process
-(widget, session and local server) at ~98% of a core and Chromium at ~95% (encoding the camera, decoding the
-output), 2.5% idle on 2 cores. Each 720p frame is VP8-encoded and decoded four times (browser→kernel,
-kernel→server, server→kernel, kernel→browser), three of each in the kernel's process. The kernel now forwards the
-browser's VP8 to the server and the server's back while no tap needs pixels, which removes two encodes and two
-decodes per frame: see "Browser ↔ kernel: encoded forwarding" below."""
+# Kept with the table so a re-run does not lose it (measured 2026-12-01, speed probe 5.1-5.5 ms).
+ANALYSIS = """**Reading it (goals of the performance issue at 1280x720: webrtc >= 29 fps and <= 100 ms glass to glass;
+comm >= 24 fps and <= 120 ms).** Over WebRTC the widget's video crosses the kernel as the browser and the server
+encoded it ("encoded forwarding" below), and Chromium decodes the model's output at 30.0 fps with 67 ms from the
+camera preview to the output (100 ms p95). What headless Chromium *presents* of it varies from run to run (24.7-28.4
+fps): it decodes every frame but presents fewer while nothing reads the video element (with the stamp reader
+running it presents nearly all it decodes, at the reader's own CPU cost). The decoded rate is what the path
+delivers; whether a browser with a display presents all of it cannot be checked here (no display). The comm transport does not reach its goal: 18.5-20.4 fps and 133-167 ms at 720p. There every
+frame is a JPEG both ways, so the kernel decodes and encodes every frame (59-63% of a core), and Chromium is the
+busiest process (107-114%: it captures, JPEG-encodes every camera frame on the page's thread, and decodes and draws
+every output JPEG); with the server's 27% the two cores are full. Next step: WebCodecs in the page (VP8 over the
+comm instead of JPEG), so the kernel forwards encoded frames on the comm path as it does over WebRTC, and the
+browser's encode leaves the page's thread. History: the marker-bit jitter release (`bench/bench_jitter.py`: 46 →
+12 ms per hop), fast pinned VP8 (`bench/bench_vp8.py`: 0.62x encode time), camera frames sent as they arrive and
+encoded forwarding took 720p webrtc from 3-11 fps / 317-2017 ms (first measurement) to the figures above."""
 
 
 def fmt(v: object, digits: int = 0) -> str:

@@ -50,6 +50,15 @@ SCRIPTS: list[tuple[str, list[str], float]] = [
 _EFFECTS_ROW = re.compile(r"^\|\s*(\S+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*(pass|FAIL)\s*\|")
 
 
+def settle(below: float = 1.5, most_s: float = 120.0) -> None:
+    """Wait (up to ``most_s``) for the 1-minute load average to fall below
+    ``below``: the benches that load the machine (several sessions, three
+    clients) would otherwise raise it for the one that follows."""
+    deadline = time.monotonic() + most_s
+    while loadavg()[0] >= below and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def run_script(script: str, extra: list[str], timeout: float) -> tuple[int, str, dict | None, float]:
     """Run one bench, echoing its output; (rc, output, json result or None, seconds)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
@@ -208,7 +217,8 @@ def render_section(results: list[dict], failures: list[str], command: str, start
         "- **connect**: `connect()` to the first decoded remote frame, ours vs the official "
         "`decart==0.0.40` SDK (STUN patched away for both), same local passthrough server "
         "(another process), 1280x720 test pattern, alternating ABBA, one discarded warm-up each; "
-        "the SDK runs with aiortc's stock jitter buffer (ours' marker-bit release switched off for it), as shipped.",
+        "the SDK runs with aiortc's stock jitter buffer and aioice's own ICE loop (our marker-bit release and "
+        "ICE patch switched off for it), as shipped.",
         "- **cpu**: this process's CPU (`time.process_time()`) over wall time for one 720p30 "
         "session, server in another process; split by thread from `/proc/self/task`.",
         "- **fps**: per-second output fps at 720p30 after a 3 s warm-up; latency from the counter stamp.",
@@ -256,6 +266,7 @@ def main() -> int:
     for script, extra, timeout in SCRIPTS:
         if args.only and script.removesuffix(".py") not in [o.removesuffix(".py") for o in args.only]:
             continue
+        settle()
         rc, output, result, _ = run_script(script, extra, timeout)
         if result is None:
             failures.append(f"{script} (rc={rc}; see its output)")
