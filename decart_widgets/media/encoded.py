@@ -151,6 +151,28 @@ class _DecoderFeed(queue.Queue):
         super().put(item, block, timeout)
 
 
+class KeyframeGate:
+    """Frames from a keyframe on: a decoder, or a stream forwarded to one,
+    that starts or resumes mid-stream cannot use the frames before it. Each
+    frame refused asks for a keyframe (``on_need_keyframe``)."""
+
+    def __init__(self, on_need_keyframe: Callable[[], Any], synced: bool) -> None:
+        self._on_need_keyframe = on_need_keyframe
+        self._synced = synced
+
+    def admit(self, frame: EncodedFrame) -> bool:
+        if not self._synced:
+            if not frame.keyframe:
+                self._on_need_keyframe()
+                return False
+            self._synced = True
+        return True
+
+    def reset(self) -> None:
+        """Refuse frames again until the next keyframe."""
+        self._synced = False
+
+
 class EncodedTap:
     """The encoded frames of one aiortc video receiver.
 
@@ -166,7 +188,7 @@ class EncodedTap:
         self._receiver = receiver
         self._consumers: list[Consumer] = []
         self._decode = True
-        self._decoder_synced = True
+        self._decoder_gate = KeyframeGate(self.request_keyframe, synced=True)
         self._at_keyframe = False
         self._last_request = 0.0
         self._ssrc: int | None = None
@@ -191,7 +213,7 @@ class EncodedTap:
     @decode.setter
     def decode(self, on: bool) -> None:
         if on and not self._decode:
-            self._decoder_synced = False  # resume at a keyframe
+            self._decoder_gate.reset()  # resume at a keyframe
             if not self._at_keyframe:  # (turned on by a consumer of a keyframe: decoded from it)
                 self.request_keyframe()
         self._decode = bool(on)
@@ -234,12 +256,9 @@ class EncodedTap:
         if not self._decode:
             self.skipped_decodes += 1
             return False
-        if not self._decoder_synced:
-            if not frame.keyframe:
-                self.skipped_decodes += 1
-                self.request_keyframe()
-                return False
-            self._decoder_synced = True
+        if not self._decoder_gate.admit(frame):
+            self.skipped_decodes += 1
+            return False
         self.decoded += 1
         return True
 
@@ -256,7 +275,7 @@ class PacketQueue:
     def __init__(self, on_need_keyframe: Callable[[], Any] | None = None) -> None:
         self._on_need_keyframe = on_need_keyframe
         self._items: collections.deque[EncodedFrame] = collections.deque()
-        self._synced = False
+        self._gate = KeyframeGate(self._need_keyframe, synced=False)
         self._closed = False
         self._changed = asyncio.Event()
         #: Frames dropped: before a keyframe, or cut from a backlog.
@@ -268,12 +287,9 @@ class PacketQueue:
             return False
         if len(self._items) >= MAX_BACKLOG:
             self.resync()
-        if not self._synced:
-            if not frame.keyframe:
-                self.dropped += 1
-                self._need_keyframe()
-                return False
-            self._synced = True
+        if not self._gate.admit(frame):
+            self.dropped += 1
+            return False
         self._items.append(frame)
         self._changed.set()
         return True
@@ -285,7 +301,7 @@ class PacketQueue:
         """Drop what is queued; the next frame queued is a keyframe."""
         self.dropped += len(self._items)
         self._items.clear()
-        self._synced = False
+        self._gate.reset()
 
     def resync(self) -> None:
         """Start again at the next keyframe, and ask for one."""
