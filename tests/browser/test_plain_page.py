@@ -101,14 +101,7 @@ def test_livekit_link_camera_to_model_and_back(livekit, make_widget, show):
     assert w.session is not None and w.session.media == "livekit" and w.local_server.rooms
     wait_until(lambda: w.camera.frames_read > 10, 15, "camera frames read by the session")
     wait_frames_advance(page, 15)
-    # the green fake camera came back through the model (not "waiting for camera")
-    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() > 40", timeout=15_000)
-    before = page.evaluate(OUTPUT_SATURATION_JS)
-    mark = w.local_server.mark_events()
-    page.get_by_test_id("prompt").fill("sketch")
-    page.get_by_test_id("prompt").press("Enter")
-    w.local_server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "sketch", 10, since=mark)
-    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {before / 3}", timeout=15_000)
+    typed_prompt_changes_the_output(page, w)
     wait_frames_advance(page, 10)
     assert w.stats.get("media") == "livekit"
     assert page.page_errors == []
@@ -151,14 +144,7 @@ def test_webrtc_forwards_encoded_frames_both_ways(make_widget, show):
     assert d["frames_decoded_out"] <= 0.1 * d["frames_received"], d
     assert d["rtc_frames_out"] <= 0.1 * d["rtc_frames_forwarded"] and d["rtc_camera_decoded"] <= 0.1 * d["frames_sent"], d
     wait_until(lambda: w.stats.get("frames_forwarded_up", 0) > 0, 5, "forwarding in the widget's stats")
-    # the green fake camera came back through the model (not "waiting for camera")
-    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() > 40", timeout=15_000)
-    sat = page.evaluate(OUTPUT_SATURATION_JS)
-    mark = w.local_server.mark_events()
-    page.get_by_test_id("prompt").fill("sketch")
-    page.get_by_test_id("prompt").press("Enter")
-    w.local_server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "sketch", 10, since=mark)
-    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {sat / 3}", timeout=15_000)
+    typed_prompt_changes_the_output(page, w)
     # pixels on demand: both sides decode for a snapshot, then forward again
     for stream in ("input", "output"):
         # (playwright holds this thread's event loop: await on another thread)
@@ -286,3 +272,15 @@ def test_render_cleanup_stops_camera_and_peer(make_widget, show):
     page.wait_for_function("window.__track.readyState === 'ended'")
     wait_until(lambda: not w._link._peers and len(w._link.views) == 0, 10, "kernel peer closed and view gone")
     assert page.page_errors == []
+
+
+def typed_prompt_changes_the_output(page, w) -> None:
+    """The green fake camera comes back through the model (not "waiting for camera"); a prompt typed in the
+    page reaches the local server and the output loses its colour (the sketch style)."""
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() > 40", timeout=15_000)
+    before = page.evaluate(OUTPUT_SATURATION_JS)
+    mark = w.local_server.mark_events()
+    page.get_by_test_id("prompt").fill("sketch")
+    page.get_by_test_id("prompt").press("Enter")
+    w.local_server.wait_for_event_sync(lambda e: e["type"] == "prompt" and e.get("prompt") == "sketch", 10, since=mark)
+    page.wait_for_function(f"({OUTPUT_SATURATION_JS})() < {before / 3}", timeout=15_000)
